@@ -1,0 +1,6 @@
+"""``python -m mcp_oauth2_proxy``."""
+
+from .cli import entry_point
+
+if __name__ == "__main__":
+    entry_point()

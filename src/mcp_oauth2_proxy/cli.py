@@ -1,0 +1,185 @@
+"""Command line: argv → Settings → wiring → run → exit code.
+
+The only composition root. Heavy modules (httpx, pydantic, the bridge) are
+imported inside the functions that need them so that ``--help`` and
+``--version`` answer instantly and a launch reaches the first message early.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import NoReturn, TextIO
+
+from . import __version__
+from .errors import EXIT_UNEXPECTED, EXIT_USAGE, ConfigError, ProxyError
+from .settings_table import AUTH_STYLES, GRANTS, LOG_LEVELS, TOKEN_STORES, TRANSPORTS
+
+PROG = "mcp-oauth2-proxy"
+
+EPILOG = """\
+examples:
+  mcp-oauth2-proxy https://mcp.example.com/mcp
+      log in through the browser (once) and bridge stdio to the server
+  UPSTREAM_URL=https://mcp.example.com/mcp OAUTH2_CLIENT_ID=my-app mcp-oauth2-proxy
+      the same, configured from the environment
+  mcp-oauth2-proxy --grant none --header "X-API-Key: ${API_KEY}" https://mcp.example.com/mcp
+      no OAuth: send a static header instead
+  LOG_LEVEL=debug mcp-oauth2-proxy https://mcp.example.com/mcp
+      debug in a terminal: paste JSON-RPC lines on stdin, logs go to stderr
+
+Every setting is also read from the environment (UPSTREAM_*, OAUTH2_*, LOG_LEVEL,
+DISCOVERY_ENABLED, ...) and from the JSON file named by MCP_PROXY_CONFIG;
+flags win over the environment, which wins over the file.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one ConfigError line, not a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(f"usage: {message} (see {PROG} --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the parser for the bridge (the default command)."""
+    p = _Parser(
+        prog=PROG,
+        description="Local stdio MCP server that bridges to a remote OAuth 2-protected MCP "
+        "server over Streamable HTTP.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("url", nargs="?", metavar="URL", help="upstream MCP endpoint (UPSTREAM_URL)")
+    p.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    p.add_argument("--config", metavar="PATH", help="JSON config file (MCP_PROXY_CONFIG)")
+    p.add_argument(
+        "--header",
+        action="append",
+        metavar="'NAME: VALUE'",
+        help="extra upstream header; repeatable; ${VAR} expands (UPSTREAM_HEADERS)",
+    )
+    p.add_argument("--timeout-ms", metavar="MS", help="upstream timeout (UPSTREAM_TIMEOUT_MS)")
+    p.add_argument("--transport", choices=TRANSPORTS, help="upstream transport (UPSTREAM_TRANSPORT)")
+    p.add_argument("--grant", choices=GRANTS, help="OAuth grant (OAUTH2_GRANT)")
+    p.add_argument("--client-id", metavar="ID", help="pre-registered client id (OAUTH2_CLIENT_ID)")
+    p.add_argument("--scope", metavar="SCOPES", help="space-separated scopes (OAUTH2_SCOPE)")
+    p.add_argument("--resource", metavar="URI", help="RFC 8707 resource (OAUTH2_RESOURCE)")
+    p.add_argument("--auth-style", choices=AUTH_STYLES, help="client authentication (OAUTH2_AUTH_STYLE)")
+    p.add_argument("--callback-port", metavar="PORT", help="loopback callback port (OAUTH2_CALLBACK_PORT)")
+    p.add_argument("--token-store", choices=TOKEN_STORES, help="token storage (OAUTH2_TOKEN_STORE)")
+    p.add_argument("--no-browser", action="store_true", help="print the login URL, do not open a browser")
+    p.add_argument("--no-discovery", action="store_true", help="do not discover OAuth endpoints")
+    p.add_argument("--no-server-stream", action="store_true", help="do not open the GET stream")
+    p.add_argument("--allow-insecure-http", action="store_true", help="permit http:// to non-loopback hosts")
+    p.add_argument("--log-level", choices=LOG_LEVELS, help="stderr log level (LOG_LEVEL)")
+    p.add_argument("--log-format", choices=("console", "json"), help="stderr format (LOG_FORMAT)")
+    return p
+
+
+_VALUE_FLAGS = {
+    "url": ("upstream.url", "URL"),
+    "timeout_ms": ("upstream.timeoutMs", "--timeout-ms"),
+    "transport": ("upstream.transport", "--transport"),
+    "grant": ("oauth2.grant", "--grant"),
+    "client_id": ("oauth2.clientId", "--client-id"),
+    "scope": ("oauth2.scope", "--scope"),
+    "resource": ("oauth2.resource", "--resource"),
+    "auth_style": ("oauth2.authStyle", "--auth-style"),
+    "callback_port": ("oauth2.callbackPort", "--callback-port"),
+    "token_store": ("oauth2.tokenStore", "--token-store"),
+    "log_level": ("log.level", "--log-level"),
+    "log_format": ("log.format", "--log-format"),
+}
+_SWITCH_FLAGS = {
+    "no_browser": ("oauth2.openBrowser", "--no-browser", False),
+    "no_discovery": ("discovery.enabled", "--no-discovery", False),
+    "no_server_stream": ("upstream.openServerStream", "--no-server-stream", False),
+    "allow_insecure_http": ("allowInsecureHttp", "--allow-insecure-http", True),
+}
+
+
+def flags_from_args(ns: argparse.Namespace) -> dict[str, tuple[object, str]]:
+    """Turn parsed arguments into ``{setting path: (value, flag)}`` for the loader."""
+    flags: dict[str, tuple[object, str]] = {}
+    for attr, (path, flag) in _VALUE_FLAGS.items():
+        value = getattr(ns, attr, None)
+        if value is not None:
+            flags[path] = (value, flag)
+    for attr, (path, flag, value) in _SWITCH_FLAGS.items():
+        if getattr(ns, attr, False):
+            flags[path] = (value, flag)
+    if ns.header:
+        flags["upstream.headers"] = (parse_header_flags(ns.header), "--header")
+    return flags
+
+
+def parse_header_flags(items: Sequence[str]) -> dict[str, str]:
+    """Parse repeated ``--header 'Name: value'`` options into a dict."""
+    headers: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition(":")
+        if not sep or not name.strip():
+            raise ConfigError(
+                f"upstream.headers: command line --header {name.strip()!r} must look like "
+                "'Name: value'",
+                field="upstream.headers",
+                source="command line --header",
+            )
+        headers[name.strip()] = value.strip()
+    return headers
+
+
+def main(argv: Sequence[str] | None = None, stderr: TextIO | None = None) -> int:
+    """Run the program with ``argv`` (without the program name); return the exit code."""
+    err = stderr or sys.stderr
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = False
+    try:
+        ns = build_parser().parse_args(args)
+        from .config import load_settings
+
+        settings = load_settings(flags=flags_from_args(ns), config_path=ns.config)
+        debug = settings.log.level in ("trace", "debug")
+        return _run_bridge(settings)
+    except ProxyError as exc:
+        _report(err, exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 0
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, exit 1
+        _report(err, exc, traceback=debug)
+        return EXIT_UNEXPECTED
+
+
+def _run_bridge(settings: object) -> int:
+    """Start the stdio bridge; replaced by the real runner when the bridge lands."""
+    from .app import run
+
+    return run(settings)
+
+
+def _report(err: TextIO, exc: BaseException, *, traceback: bool = False) -> None:
+    from .log import redact_text
+
+    if isinstance(exc, ConfigError):
+        line = f"{PROG}: configuration error: {exc}"
+    elif isinstance(exc, ProxyError):
+        line = f"{PROG}: error: {exc}"
+    else:
+        line = f"{PROG}: unexpected error: {type(exc).__name__}: {exc}"
+    err.write(redact_text(" ".join(line.split())) + "\n")
+    if traceback:
+        import traceback as tb
+
+        err.write(redact_text("".join(tb.format_exception(type(exc), exc, exc.__traceback__))))
+    err.flush()
+
+
+def entry_point() -> NoReturn:
+    """Console-script entry: exit with :func:`main`'s code."""
+    sys.exit(main())
+
+
+__all__ = ["EXIT_USAGE", "build_parser", "entry_point", "flags_from_args", "main"]

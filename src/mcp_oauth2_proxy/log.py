@@ -1,0 +1,228 @@
+"""structlog on stderr, with a redaction processor that runs on every event.
+
+Events have dotted names (``upstream.session_expired``) and key/value fields.
+The redaction processor masks, at any depth: values under sensitive keys,
+sensitive query parameters inside URLs, ``Bearer``/``Basic`` credentials and
+JSON token fields inside free text (exception messages, error bodies), and any
+value registered with :func:`register_secret` (configured header values,
+tokens obtained at run time) wherever it appears (SPEC §4).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import threading
+from collections.abc import Iterable, MutableMapping
+from typing import Any, TextIO
+
+import structlog
+
+MASK = "[REDACTED]"
+LEVELS: dict[str, int] = {
+    "trace": 5,
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+    "fatal": logging.CRITICAL,
+    "silent": logging.CRITICAL + 10,
+}
+_MIN_SECRET_LEN = 4
+_MAX_DEPTH = 32
+
+SENSITIVE_KEYS = frozenset(
+    {
+        "accesstoken",
+        "refreshtoken",
+        "idtoken",
+        "token",
+        "bearer",
+        "code",
+        "authorizationcode",
+        "codeverifier",
+        "clientsecret",
+        "clientassertion",
+        "assertion",
+        "password",
+        "passwd",
+        "secret",
+        "authorization",
+        "proxyauthorization",
+        "cookie",
+        "setcookie",
+        "devicecode",
+        "usercode",
+        "privatekey",
+        "apikey",
+        "xapikey",
+    }
+)
+_KEY_ALT = (
+    "access_token|refresh_token|id_token|code|code_verifier|client_secret|client_assertion|"
+    "assertion|password|token|device_code|subject_token|api_key|apikey"
+)
+_QUERY_RE = re.compile(rf"(?i)([?&#;](?:{_KEY_ALT})=)[^&#\s\"'<>]*")
+_JSON_FIELD_RE = re.compile(rf"(?i)(\"(?:{_KEY_ALT})\"\s*:\s*\")(?:[^\"\\]|\\.)*")
+_FORM_RE = re.compile(rf"(?i)(^|[\s&,{{])((?:{_KEY_ALT})=)[^&\s\"',}}]*")
+_SCHEME_RE = re.compile(r"(?i)\b(bearer|basic|dpop)\s+[A-Za-z0-9\-._~+/=]+")
+
+_secrets: set[str] = set()
+_secrets_lock = threading.Lock()
+
+
+def _norm_key(key: object) -> str:
+    return re.sub(r"[^a-z0-9]", "", str(key).lower())
+
+
+def register_secret(value: str | None) -> None:
+    """Mask ``value`` wherever it appears in any later log event.
+
+    Very short values are ignored: masking every ``"a"`` would destroy logs
+    without protecting anything.
+    """
+    if value and len(value) >= _MIN_SECRET_LEN:
+        with _secrets_lock:
+            _secrets.add(value)
+
+
+def forget_secrets() -> None:
+    """Drop every registered secret (tests use this to isolate cases)."""
+    with _secrets_lock:
+        _secrets.clear()
+
+
+def redact_text(text: str) -> str:
+    """Mask credentials inside free text: URLs, JSON bodies, headers, registered values."""
+    if _secrets:
+        with _secrets_lock:
+            known = sorted(_secrets, key=len, reverse=True)
+        for value in known:
+            if value in text:
+                text = text.replace(value, MASK)
+    text = _SCHEME_RE.sub(lambda m: f"{m.group(1)} {MASK}", text)
+    text = _QUERY_RE.sub(lambda m: m.group(1) + MASK, text)
+    text = _JSON_FIELD_RE.sub(lambda m: m.group(1) + MASK, text)
+    return _FORM_RE.sub(lambda m: m.group(1) + m.group(2) + MASK, text)
+
+
+def redact_value(value: object, depth: int = 0) -> object:
+    """Return ``value`` with every secret masked, recursing through containers."""
+    if depth > _MAX_DEPTH:
+        return "[TOO DEEP]"
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, bytes):
+        return redact_text(value.decode("utf-8", "replace"))
+    if isinstance(value, MutableMapping | dict):
+        return {k: _redact_item(k, v, depth) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [redact_value(v, depth + 1) for v in value]
+    if isinstance(value, int | float | bool) or value is None:
+        return value
+    if isinstance(value, BaseException):
+        return redact_text(f"{type(value).__name__}: {value}")
+    if hasattr(value, "items") and callable(value.items):  # header multidicts
+        return {k: _redact_item(k, v, depth) for k, v in value.items()}
+    return redact_text(str(value))
+
+
+def _redact_item(key: object, value: object, depth: int) -> object:
+    if _norm_key(key) in SENSITIVE_KEYS and value not in (None, "", [], {}):
+        return MASK
+    return redact_value(value, depth + 1)
+
+
+def redact_processor(
+    _logger: object, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: mask secrets in every field of the event."""
+    for key in list(event_dict):
+        event_dict[key] = _redact_item(key, event_dict[key], 0)
+    return event_dict
+
+
+def _level_name(_logger: object, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    event_dict["level"] = {"warning": "warn", "critical": "fatal", "exception": "error"}.get(
+        method, method
+    )
+    return event_dict
+
+
+def configure_logging(
+    level: str = "info",
+    fmt: str | None = None,
+    stream: TextIO | None = None,
+    extra_secrets: Iterable[str] = (),
+) -> None:
+    """Send structlog events to ``stream`` (stderr) at ``level`` in ``fmt``.
+
+    ``fmt`` None picks ``console`` when the stream is a terminal, else ``json``.
+    """
+    stream = stream or sys.stderr
+    for value in extra_secrets:
+        register_secret(value)
+    if fmt is None:
+        fmt = "console" if _isatty(stream) else "json"
+    renderer: Any
+    if fmt == "json":
+        renderer = structlog.processors.JSONRenderer(sort_keys=False)
+    else:
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=_isatty(stream) and sys.platform != "win32", exception_formatter=_plain_exc
+        )
+    structlog.configure(
+        processors=[
+            _level_name,
+            structlog.processors.TimeStamper(fmt="iso", utc=True, key="time"),
+            structlog.processors.format_exc_info,
+            redact_processor,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),
+        logger_factory=structlog.WriteLoggerFactory(file=stream),
+        cache_logger_on_first_use=False,
+    )
+
+
+def _plain_exc(sio: TextIO, exc_info: Any) -> None:  # pragma: no cover - only with tracebacks
+    import traceback
+
+    sio.write("\n" + redact_text("".join(traceback.format_exception(*exc_info))))
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def is_enabled(level: str) -> bool:
+    """Return True when events at ``level`` would be written (guards costly fields)."""
+    cfg = structlog.get_config()
+    wrapper = cfg.get("wrapper_class")
+    min_level = getattr(wrapper, "_min_level", None)
+    if min_level is None:
+        return True
+    return bool(LEVELS[level] >= min_level)
+
+
+def get_logger(name: str | None = None) -> Any:
+    """Return a structlog logger; ``name`` is a module name for context only."""
+    return structlog.get_logger(name) if name else structlog.get_logger()
+
+
+__all__ = [
+    "LEVELS",
+    "MASK",
+    "configure_logging",
+    "forget_secrets",
+    "get_logger",
+    "is_enabled",
+    "redact_processor",
+    "redact_text",
+    "redact_value",
+    "register_secret",
+]
