@@ -10,11 +10,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import NoReturn, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from . import __version__
 from .errors import EXIT_UNEXPECTED, EXIT_USAGE, ConfigError, ProxyError
-from .settings_table import AUTH_STYLES, GRANTS, LOG_LEVELS, TOKEN_STORES, TRANSPORTS
+from .settings_table import SETTINGS, Setting
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 PROG = "mcp-oauth2-proxy"
 
@@ -51,67 +54,45 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("url", nargs="?", metavar="URL", help="upstream MCP endpoint (UPSTREAM_URL)")
     p.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     p.add_argument("--config", metavar="PATH", help="JSON config file (MCP_PROXY_CONFIG)")
-    p.add_argument(
-        "--header",
-        action="append",
-        metavar="'NAME: VALUE'",
-        help="extra upstream header; repeatable; ${VAR} expands (UPSTREAM_HEADERS)",
-    )
-    p.add_argument("--timeout-ms", metavar="MS", help="upstream timeout (UPSTREAM_TIMEOUT_MS)")
-    p.add_argument("--transport", choices=TRANSPORTS, help="upstream transport (UPSTREAM_TRANSPORT)")
-    p.add_argument("--grant", choices=GRANTS, help="OAuth grant (OAUTH2_GRANT)")
-    p.add_argument("--client-id", metavar="ID", help="pre-registered client id (OAUTH2_CLIENT_ID)")
-    p.add_argument("--scope", metavar="SCOPES", help="space-separated scopes (OAUTH2_SCOPE)")
-    p.add_argument("--resource", metavar="URI", help="RFC 8707 resource (OAUTH2_RESOURCE)")
-    p.add_argument("--auth-style", choices=AUTH_STYLES, help="client authentication (OAUTH2_AUTH_STYLE)")
-    p.add_argument("--callback-port", metavar="PORT", help="loopback callback port (OAUTH2_CALLBACK_PORT)")
-    p.add_argument("--token-store", choices=TOKEN_STORES, help="token storage (OAUTH2_TOKEN_STORE)")
-    p.add_argument("--no-browser", action="store_true", help="print the login URL, do not open a browser")
-    p.add_argument("--no-discovery", action="store_true", help="do not discover OAuth endpoints")
-    p.add_argument("--no-server-stream", action="store_true", help="do not open the GET stream")
-    p.add_argument("--allow-insecure-http", action="store_true", help="permit http:// to non-loopback hosts")
-    p.add_argument("--log-level", choices=LOG_LEVELS, help="stderr log level (LOG_LEVEL)")
-    p.add_argument("--log-format", choices=("console", "json"), help="stderr format (LOG_FORMAT)")
+    for setting in SETTINGS:
+        if setting.flag is not None:
+            _add_flag(p, setting)
     return p
 
 
-_VALUE_FLAGS = {
-    "url": ("upstream.url", "URL"),
-    "timeout_ms": ("upstream.timeoutMs", "--timeout-ms"),
-    "transport": ("upstream.transport", "--transport"),
-    "grant": ("oauth2.grant", "--grant"),
-    "client_id": ("oauth2.clientId", "--client-id"),
-    "scope": ("oauth2.scope", "--scope"),
-    "resource": ("oauth2.resource", "--resource"),
-    "auth_style": ("oauth2.authStyle", "--auth-style"),
-    "callback_port": ("oauth2.callbackPort", "--callback-port"),
-    "token_store": ("oauth2.tokenStore", "--token-store"),
-    "log_level": ("log.level", "--log-level"),
-    "log_format": ("log.format", "--log-format"),
-}
-_SWITCH_FLAGS = {
-    "no_browser": ("oauth2.openBrowser", "--no-browser", False),
-    "no_discovery": ("discovery.enabled", "--no-discovery", False),
-    "no_server_stream": ("upstream.openServerStream", "--no-server-stream", False),
-    "allow_insecure_http": ("allowInsecureHttp", "--allow-insecure-http", True),
-}
+def _add_flag(p: argparse.ArgumentParser, s: Setting) -> None:
+    help_text = f"{s.meaning} ({s.env})"
+    assert s.flag is not None  # noqa: S101 - the caller filters; this narrows the type
+    if s.flag == "URL":
+        p.add_argument("url", nargs="?", metavar="URL", help=help_text)
+    elif s.switch is not None:
+        p.add_argument(s.flag, dest=s.path, action="store_true", help=help_text)
+    elif s.path == "upstream.headers":
+        p.add_argument(
+            s.flag, dest=s.path, action="append", metavar="'NAME: VALUE'", help=help_text
+        )
+    else:
+        metavar = s.flag.lstrip("-").split("-")[-1].upper() if not s.choices else None
+        choices = s.choices or None
+        p.add_argument(s.flag, dest=s.path, choices=choices, metavar=metavar, help=help_text)
 
 
 def flags_from_args(ns: argparse.Namespace) -> dict[str, tuple[object, str]]:
     """Turn parsed arguments into ``{setting path: (value, flag)}`` for the loader."""
     flags: dict[str, tuple[object, str]] = {}
-    for attr, (path, flag) in _VALUE_FLAGS.items():
-        value = getattr(ns, attr, None)
-        if value is not None:
-            flags[path] = (value, flag)
-    for attr, (path, flag, value) in _SWITCH_FLAGS.items():
-        if getattr(ns, attr, False):
-            flags[path] = (value, flag)
-    if ns.header:
-        flags["upstream.headers"] = (parse_header_flags(ns.header), "--header")
+    for s in SETTINGS:
+        if s.flag is None:
+            continue
+        value = getattr(ns, "url" if s.flag == "URL" else s.path, None)
+        if value is None or value is False:
+            continue
+        if s.switch is not None:
+            value = s.switch
+        elif s.path == "upstream.headers":
+            value = parse_header_flags(value)
+        flags[s.path] = (value, s.flag)
     return flags
 
 
@@ -153,7 +134,7 @@ def main(argv: Sequence[str] | None = None, stderr: TextIO | None = None) -> int
         return EXIT_UNEXPECTED
 
 
-def _run_bridge(settings: object) -> int:
+def _run_bridge(settings: Settings) -> int:
     """Start the stdio bridge; replaced by the real runner when the bridge lands."""
     from .app import run
 

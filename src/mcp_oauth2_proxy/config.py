@@ -51,7 +51,7 @@ def parse_bool(value: object) -> object:
 def parse_whole(value: object) -> object:
     """Accept whole numbers (ints, integral JSON numbers, digit strings) and nothing else."""
     if isinstance(value, bool):
-        raise ValueError("not a whole number")
+        raise ValueError("not a whole number")  # noqa: TRY004 - pydantic expects ValueError
     if isinstance(value, int):
         return value
     if isinstance(value, float) and value.is_integer():
@@ -126,7 +126,7 @@ class OAuth2Config(_Model):
     callback_port: Annotated[Whole, Field(ge=0, le=65535)] = 53682
     callback_timeout_seconds: Annotated[Whole, Field(ge=1, le=86_400)] = 300
     token_cache_dir: NonEmpty | None = None
-    token_store: Literal["auto", "keyring", "file", "memory"] = "auto"
+    token_store: Literal["auto", "keyring", "file", "memory"] = "auto"  # noqa: S105 - a mode name
 
 
 class Settings(_Model):
@@ -154,11 +154,13 @@ class Settings(_Model):
         if o.redirect_uri is not None:
             _secure("oauth2.redirectUri", o.redirect_uri, allow=False)
         if not is_loopback_host(o.callback_host) and not allow:
-            raise _FieldRule("oauth2.callbackHost", "a loopback address (127.0.0.0/8, ::1, localhost)")
+            raise _FieldRuleError(
+                "oauth2.callbackHost", "a loopback address (127.0.0.0/8, ::1, localhost)"
+            )
         return self
 
 
-class _FieldRule(ValueError):
+class _FieldRuleError(ValueError):
     """A cross-field rule failed for one field; carries the field for the error line."""
 
     def __init__(self, path: str, rule: str) -> None:
@@ -169,11 +171,11 @@ class _FieldRule(ValueError):
 
 def _secure(path: str, url: str, *, allow: bool, https: bool = False) -> None:
     if https and not url.lower().startswith("https://"):
-        raise _FieldRule(path, "an https URL")
+        raise _FieldRuleError(path, "an https URL")
     try:
         check_secure_url(url, allow_insecure_http=allow)
     except InsecureUrlError as exc:
-        raise _FieldRule(
+        raise _FieldRuleError(
             path, "https, or http only to a loopback host (ALLOW_INSECURE_HTTP=true permits others)"
         ) from exc
 
@@ -242,7 +244,9 @@ def read_environment(env: Mapping[str, str]) -> dict[str, Any]:
         raw = env.get(name)
         if raw is None or raw == "":
             continue
-        flat[setting.path] = _decode_json(setting.path, name, raw) if setting.kind == "json" else raw
+        flat[setting.path] = (
+            _decode_json(setting.path, name, raw) if setting.kind == "json" else raw
+        )
     return flat
 
 
@@ -262,12 +266,13 @@ def expand_headers(headers: object, env: Mapping[str, str], source: str) -> obje
     """Expand ``${VAR}`` in header values from ``env``; an unset variable is an error."""
     if not isinstance(headers, dict):
         return headers
-    out: dict[object, object] = {}
-    for name, value in headers.items():
-        if isinstance(value, str):
-            value = _VAR.sub(lambda m: _lookup(m.group(1), name, env, source), value)
-        out[name] = value
-    return out
+    return {name: _expand(name, value, env, source) for name, value in headers.items()}
+
+
+def _expand(name: object, value: object, env: Mapping[str, str], source: str) -> object:
+    if not isinstance(value, str):
+        return value
+    return _VAR.sub(lambda m: _lookup(m.group(1), name, env, source), value)
 
 
 def _lookup(var: str, header: object, env: Mapping[str, str], source: str) -> str:
@@ -332,7 +337,9 @@ def load_settings(
     return _validate(merged, provenance)
 
 
-def _merge(merged: dict[str, Any], provenance: Provenance, flat: dict[str, Any], source: str) -> None:
+def _merge(
+    merged: dict[str, Any], provenance: Provenance, flat: dict[str, Any], source: str
+) -> None:
     for path, value in flat.items():
         merged[path] = value
         provenance[path] = source
@@ -350,13 +357,15 @@ def _validate(flat: dict[str, Any], provenance: Provenance) -> Settings:
         _set_path(tree, path, value)
     try:
         return Settings.model_validate(tree)
-    except _FieldRule as exc:
+    except _FieldRuleError as exc:
         raise _field_error(exc.path, flat, provenance, exc.rule) from None
     except ValidationError as exc:
         first = exc.errors()[0]
         path = ".".join(str(p) for p in first["loc"])
-        if first["type"] == "value_error" and isinstance(first.get("ctx", {}).get("error"), _FieldRule):
-            rule_exc: _FieldRule = first["ctx"]["error"]
+        if first["type"] == "value_error" and isinstance(
+            first.get("ctx", {}).get("error"), _FieldRuleError
+        ):
+            rule_exc: _FieldRuleError = first["ctx"]["error"]
             raise _field_error(rule_exc.path, flat, provenance, rule_exc.rule) from None
         path = _known_prefix(path)
         setting = BY_PATH.get(path)

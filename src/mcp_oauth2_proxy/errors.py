@@ -38,7 +38,9 @@ class ConfigError(ProxyError):
 
     exit_code = EXIT_USAGE
 
-    def __init__(self, message: str, *, field: str | None = None, source: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, field: str | None = None, source: str | None = None
+    ) -> None:
         super().__init__(message)
         self.field = field
         self.source = source
@@ -55,7 +57,9 @@ class UpstreamError(ProxyError):
 class UpstreamStatusError(UpstreamError):
     """The upstream answered with an HTTP status of 400 or more."""
 
-    def __init__(self, message: str, *, url: str | None = None, status: int, body: str = "") -> None:
+    def __init__(
+        self, message: str, *, url: str | None = None, status: int, body: str = ""
+    ) -> None:
         super().__init__(message, url=url)
         self.status = status
         self.body = body

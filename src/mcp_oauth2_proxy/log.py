@@ -15,11 +15,13 @@ import re
 import sys
 import threading
 from collections.abc import Iterable, MutableMapping
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 import structlog
 
 MASK = "[REDACTED]"
+# trace shares structlog's debug filter; it additionally turns on wire-level
+# detail that modules guard with is_enabled("trace").
 LEVELS: dict[str, int] = {
     "trace": 5,
     "debug": logging.DEBUG,
@@ -68,6 +70,7 @@ _JSON_FIELD_RE = re.compile(rf"(?i)(\"(?:{_KEY_ALT})\"\s*:\s*\")(?:[^\"\\]|\\.)*
 _FORM_RE = re.compile(rf"(?i)(^|[\s&,{{])((?:{_KEY_ALT})=)[^&\s\"',}}]*")
 _SCHEME_RE = re.compile(r"(?i)\b(bearer|basic|dpop)\s+[A-Za-z0-9\-._~+/=]+")
 
+_threshold = LEVELS["info"]
 _secrets: set[str] = set()
 _secrets_lock = threading.Lock()
 
@@ -107,7 +110,7 @@ def redact_text(text: str) -> str:
     return _FORM_RE.sub(lambda m: m.group(1) + m.group(2) + MASK, text)
 
 
-def redact_value(value: object, depth: int = 0) -> object:
+def redact_value(value: object, depth: int = 0) -> object:  # noqa: PLR0911 - one branch per type
     """Return ``value`` with every secret masked, recursing through containers."""
     if depth > _MAX_DEPTH:
         return "[TOO DEEP]"
@@ -137,13 +140,15 @@ def _redact_item(key: object, value: object, depth: int) -> object:
 def redact_processor(
     _logger: object, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """structlog processor: mask secrets in every field of the event."""
+    """Structlog processor: mask secrets in every field of the event."""
     for key in list(event_dict):
         event_dict[key] = _redact_item(key, event_dict[key], 0)
     return event_dict
 
 
-def _level_name(_logger: object, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+def _level_name(
+    _logger: object, method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     event_dict["level"] = {"warning": "warn", "critical": "fatal", "exception": "error"}.get(
         method, method
     )
@@ -160,6 +165,8 @@ def configure_logging(
 
     ``fmt`` None picks ``console`` when the stream is a terminal, else ``json``.
     """
+    global _threshold  # noqa: PLW0603 - one process-wide logging setup, like structlog's own
+    _threshold = LEVELS[level]
     stream = stream or sys.stderr
     for value in extra_secrets:
         register_secret(value)
@@ -169,27 +176,26 @@ def configure_logging(
     if fmt == "json":
         renderer = structlog.processors.JSONRenderer(sort_keys=False)
     else:
-        renderer = structlog.dev.ConsoleRenderer(
-            colors=_isatty(stream) and sys.platform != "win32", exception_formatter=_plain_exc
-        )
+        renderer = structlog.dev.ConsoleRenderer(colors=_isatty(stream) and sys.platform != "win32")
     structlog.configure(
         processors=[
+            *([_drop_all] if level == "silent" else []),
             _level_name,
             structlog.processors.TimeStamper(fmt="iso", utc=True, key="time"),
             structlog.processors.format_exc_info,
             redact_processor,
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),
+        wrapper_class=structlog.make_filtering_bound_logger(
+            min(max(LEVELS[level], logging.DEBUG), logging.CRITICAL)
+        ),
         logger_factory=structlog.WriteLoggerFactory(file=stream),
         cache_logger_on_first_use=False,
     )
 
 
-def _plain_exc(sio: TextIO, exc_info: Any) -> None:  # pragma: no cover - only with tracebacks
-    import traceback
-
-    sio.write("\n" + redact_text("".join(traceback.format_exception(*exc_info))))
+def _drop_all(_logger: object, _method: str, _event: MutableMapping[str, Any]) -> NoReturn:
+    raise structlog.DropEvent
 
 
 def _isatty(stream: TextIO) -> bool:
@@ -201,12 +207,7 @@ def _isatty(stream: TextIO) -> bool:
 
 def is_enabled(level: str) -> bool:
     """Return True when events at ``level`` would be written (guards costly fields)."""
-    cfg = structlog.get_config()
-    wrapper = cfg.get("wrapper_class")
-    min_level = getattr(wrapper, "_min_level", None)
-    if min_level is None:
-        return True
-    return bool(LEVELS[level] >= min_level)
+    return LEVELS[level] >= _threshold and _threshold < LEVELS["silent"]
 
 
 def get_logger(name: str | None = None) -> Any:
