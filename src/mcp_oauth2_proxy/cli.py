@@ -10,11 +10,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import NoReturn, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from . import __version__
 from .errors import EXIT_UNEXPECTED, EXIT_USAGE, ConfigError, ProxyError
 from .settings_table import AUTH_STYLES, GRANTS, LOG_LEVELS, TOKEN_STORES, TRANSPORTS
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 PROG = "mcp-oauth2-proxy"
 
@@ -153,8 +156,8 @@ def main(argv: Sequence[str] | None = None, stderr: TextIO | None = None) -> int
         return EXIT_UNEXPECTED
 
 
-def _run_bridge(settings: object) -> int:
-    """Start the stdio bridge; replaced by the real runner when the bridge lands."""
+def _run_bridge(settings: Settings) -> int:
+    """Start the stdio bridge."""
     from .app import run
 
     return run(settings)
