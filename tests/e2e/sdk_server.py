@@ -126,6 +126,7 @@ def main() -> None:
         json_response=args.json,
         event_store=MemoryEventStore() if args.event_store else None,
         retry_interval=100 if args.event_store else None,
+        max_request_body_size=200_000_000,
     )
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
