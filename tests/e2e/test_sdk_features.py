@@ -19,10 +19,14 @@ def stateful(request: pytest.FixtureRequest) -> Iterator[Upstream]:
     server.stop()
 
 
-async def _sampling(_ctx: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+async def _sampling(
+    _ctx: Any, params: types.CreateMessageRequestParams
+) -> types.CreateMessageResult:
     prompt = params.messages[0].content.text  # type: ignore[union-attr]
     return types.CreateMessageResult(
-        role="assistant", content=types.TextContent(type="text", text=f"model says {prompt}"), model="m"
+        role="assistant",
+        content=types.TextContent(type="text", text=f"model says {prompt}"),
+        model="m",
     )
 
 
