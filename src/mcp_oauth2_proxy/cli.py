@@ -157,7 +157,7 @@ def main(argv: Sequence[str] | None = None, stderr: TextIO | None = None) -> int
 
 
 def _run_bridge(settings: Settings) -> int:
-    """Start the stdio bridge."""
+    """Start the stdio bridge; replaced by the real runner when the bridge lands."""
     from .app import run
 
     return run(settings)

@@ -1,4 +1,4 @@
-"""Real peers: the official MCP SDK server as a subprocess, the real CLI under the SDK's stdio client."""
+"""Real peers: the MCP SDK server as a subprocess, the real CLI under the SDK's stdio client."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def proxy_params(url: str, *extra: str, env: dict[str, str] | None = None) -> St
 
 @asynccontextmanager
 async def proxied_session(url: str, *extra: str, **callbacks: Any) -> AsyncIterator[ClientSession]:
-    with Path(os.devnull).open("w") as errlog:
+    with Path(os.devnull).open("w") as errlog:  # noqa: ASYNC230 - opening /dev/null does not block
         async with (
             stdio_client(proxy_params(url, *extra), errlog=errlog) as (read, write),
             ClientSession(read, write, **callbacks) as session,

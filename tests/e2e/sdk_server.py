@@ -101,6 +101,14 @@ def build_server() -> MCPServer:
         result = await ctx.session.list_roots()
         return ",".join(str(r.uri) for r in result.roots)
 
+    @mcp.tool()
+    async def interrupted(ctx: Context) -> str:
+        """Close the response stream mid-call (SSE polling), then answer on the resumed stream."""
+        await ctx.info("before the cut")
+        await ctx.close_sse_stream()
+        await anyio.sleep(0.3)
+        return "answered after resumption"
+
     @mcp.resource("memo://greeting")
     def greeting() -> str:
         """A greeting."""

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from typing import Any
 
@@ -80,8 +81,6 @@ async def test_invalid_lines_are_answered_and_a_50_mb_message_passes_both_ways()
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 async def test_sigterm_ends_the_proxy_cleanly_with_exit_code_0() -> None:
-    import signal
-
     server = Upstream(MODES["stateful-sse"])
     env = {**os.environ, "LOG_LEVEL": "error"}
     command = [sys.executable, "-m", "mcp_oauth2_proxy", server.url, "--grant", "none"]

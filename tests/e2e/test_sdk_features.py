@@ -135,3 +135,13 @@ async def test_an_upstream_restart_mid_session_goes_unnoticed() -> None:
     assert first.content[0].text == "before"  # type: ignore[union-attr]
     assert second.content[0].text == "after"  # type: ignore[union-attr]
     assert "echo" in {t.name for t in tools.tools}
+
+
+async def test_a_response_stream_closed_mid_call_is_resumed_with_last_event_id() -> None:
+    server = Upstream(MODES["resumable"])
+    try:
+        async with proxied_session(server.url) as session:
+            result = await session.call_tool("interrupted", {})
+    finally:
+        server.stop()
+    assert result.content[0].text == "answered after resumption"  # type: ignore[union-attr]

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import mcp_types as types
 import pytest
 
 from .conftest import Upstream, proxied_session

@@ -7,6 +7,7 @@ from typing import Any
 
 import anyio
 import httpx
+from anyio.streams.memory import MemoryObjectSendStream
 
 from mcp_oauth2_proxy.app import MAX_CONNECTIONS
 from mcp_oauth2_proxy.bridge import Bridge
@@ -74,3 +75,13 @@ async def bridge_to(
         transport = StreamableHttpTransport(client, url, timeout_s=timeout_s, **kwargs)
         bridge = Bridge(transport, sink, open_server_stream=open_server_stream, grace_s=grace_s)
         yield bridge, transport
+
+
+@asynccontextmanager
+async def running(bridge: Bridge) -> AsyncIterator[MemoryObjectSendStream[bytes]]:
+    """Run ``bridge`` over a memory source; closing the context is the client's EOF."""
+    send, receive = anyio.create_memory_object_stream[bytes](100)
+    async with receive, anyio.create_task_group() as tg:
+        tg.start_soon(bridge.run, receive)
+        async with send:
+            yield send

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,13 +77,24 @@ async def _read_request(stream: SocketStream) -> RawRequest | None:
 class RawServer:
     url: str
     requests: list[RawRequest] = field(default_factory=list)
+    _arrived: anyio.Event = field(default_factory=anyio.Event)
+
+    def record(self, request: RawRequest) -> None:
+        self.requests.append(request)
+        self._arrived.set()
+
+    async def wait_for(self, count: int) -> None:
+        with anyio.fail_after(10):
+            while len(self.requests) < count:
+                self._arrived = anyio.Event()
+                await self._arrived.wait()
 
 
 @asynccontextmanager
 async def raw_server(handler: Handler) -> AsyncIterator[RawServer]:
     """Serve ``handler`` once per request; each connection carries one request and is closed."""
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
-    port = listener.extra(SocketAttribute.local_port)
+    port = listener.extra(SocketAttribute.local_port)  # noqa: S610 - anyio, not Django
     server = RawServer(f"http://127.0.0.1:{port}/mcp")
 
     async def serve(stream: SocketStream) -> None:
@@ -91,11 +102,9 @@ async def raw_server(handler: Handler) -> AsyncIterator[RawServer]:
             request = await _read_request(stream)
             if request is None:
                 return
-            server.requests.append(request)
-            try:
+            server.record(request)
+            with suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
                 await handler(request)
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                pass
 
     async with listener, anyio.create_task_group() as tg:
         tg.start_soon(listener.serve, serve)

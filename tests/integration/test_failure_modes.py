@@ -3,7 +3,10 @@ from __future__ import annotations
 import json
 
 import anyio
+import httpx
 import pytest
+
+from mcp_oauth2_proxy.errors import AuthError
 
 from .helpers import INITIALIZE, Sink, bridge_to, notification, request, result
 from .rawhttp import RawRequest, raw_server
@@ -32,13 +35,15 @@ async def test_an_html_502_becomes_error_32001_with_status_and_the_start_of_the_
     assert error["data"]["body"] == page[:500].decode()
 
 
-async def test_a_connection_reset_mid_stream_forwards_what_arrived_and_answers_the_request() -> None:
+async def test_a_connection_reset_mid_stream_forwards_what_arrived_and_answers_the_request() -> (
+    None
+):
     sink = Sink()
 
     async def handler(req: RawRequest) -> None:
         await req.start_sse()
         await req.event({"jsonrpc": "2.0", "method": "notifications/progress", "params": {"p": 1}})
-        await req.stream.send(b"data: {\"jsonrpc\": \"2.0\", \"id\"")  # cut mid-event
+        await req.stream.send(b'data: {"jsonrpc": "2.0", "id"')  # cut mid-event
 
     async with raw_server(handler) as server, bridge_to(server.url, sink) as (bridge, _):
         await bridge.dispatch(request(1))
@@ -95,7 +100,10 @@ async def test_an_upstream_that_never_answers_times_out_with_32000() -> None:
         await anyio.sleep_forever()
 
     sink = Sink()
-    async with raw_server(handler) as server, bridge_to(server.url, sink, timeout_s=0.2) as (bridge, _):
+    async with (
+        raw_server(handler) as server,
+        bridge_to(server.url, sink, timeout_s=0.2) as (bridge, _),
+    ):
         await bridge.dispatch(request(1))
     [answer] = sink.messages
     assert answer["error"]["code"] == -32000
@@ -160,10 +168,6 @@ async def test_a_post_stream_cut_before_its_response_is_resumed_with_last_event_
 
 
 async def test_an_auth_failure_is_answered_with_32000_and_the_reason() -> None:
-    import httpx
-
-    from mcp_oauth2_proxy.errors import AuthError
-
     class FailingAuth(httpx.Auth):
         def auth_flow(self, request: httpx.Request):  # type: ignore[no-untyped-def]
             raise AuthError("login required: run mcp-oauth2-proxy login")

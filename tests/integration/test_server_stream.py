@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import json
-
 import anyio
 import httpx
 import pytest
@@ -55,7 +53,11 @@ async def test_the_server_stream_honours_retry_and_resumes_with_last_event_id() 
         assert req.headers["accept"] == "text/event-stream"
         await req.start_sse()
         n = len(server.requests)
-        await req.event({"jsonrpc": "2.0", "method": "notifications/message", "params": {"n": n}}, f"e{n}", retry=1234)
+        await req.event(
+            {"jsonrpc": "2.0", "method": "notifications/message", "params": {"n": n}},
+            f"e{n}",
+            retry=1234,
+        )
 
     sink = Sink()
     sleep = RecordingSleep(3)

@@ -7,12 +7,25 @@ from typing import Any
 import anyio
 import pytest
 
-from .helpers import INITIALIZE, INITIALIZED, Sink, bridge_to, notification, request, result
+from .helpers import (
+    INITIALIZE,
+    INITIALIZED,
+    Sink,
+    bridge_to,
+    notification,
+    request,
+    result,
+    running,
+)
 from .rawhttp import RawRequest, raw_server
 
 pytestmark = pytest.mark.anyio
 
-INIT_RESULT = {"protocolVersion": "2025-06-18", "capabilities": {}, "serverInfo": {"name": "s", "version": "1"}}
+INIT_RESULT = {
+    "protocolVersion": "2025-06-18",
+    "capabilities": {},
+    "serverInfo": {"name": "s", "version": "1"},
+}
 
 
 class SessionServer:
@@ -24,6 +37,7 @@ class SessionServer:
         self.seen: list[tuple[str, str | None, str | None]] = []
         self.release = anyio.Event()
         self.hold_calls = False
+        self.held = anyio.Event()
 
     async def __call__(self, req: RawRequest) -> None:
         session = req.headers.get("mcp-session-id")
@@ -35,7 +49,9 @@ class SessionServer:
             await req.reply(405)
             return
         body = req.json()
-        self.seen.append((body.get("method", "response"), session, req.headers.get("mcp-protocol-version")))
+        self.seen.append(
+            (body.get("method", "response"), session, req.headers.get("mcp-protocol-version"))
+        )
         if body.get("method") == "initialize":
             self.count += 1
             self.current = f"s{self.count}"
@@ -49,6 +65,7 @@ class SessionServer:
             await req.reply(202)
             return
         if self.hold_calls:
+            self.held.set()
             await self.release.wait()
         await req.reply(200, json.dumps(result(body["id"], {"session": session})).encode())
 
@@ -78,24 +95,24 @@ async def test_a_404_on_the_session_replays_the_handshake_once_and_retries_invis
 async def test_concurrent_404s_re_initialize_only_once() -> None:
     upstream = SessionServer()
     sink = Sink()
-    source_send, source = anyio.create_memory_object_stream[bytes](100)
-    async with raw_server(upstream) as server, bridge_to(server.url, sink) as (bridge, _), source:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(bridge.run, source)
-            async with source_send:
-                await source_send.send(INITIALIZE)
-                await source_send.send(INITIALIZED)
-                await sink.wait_for(1)
-                upstream.current = None
-                for i in range(1, 21):
-                    await source_send.send(request(i))
-                await sink.wait_for(21)
+    async with (
+        raw_server(upstream) as server,
+        bridge_to(server.url, sink) as (bridge, _),
+        running(bridge) as source_send,
+    ):
+        await source_send.send(INITIALIZE)
+        await source_send.send(INITIALIZED)
+        await sink.wait_for(1)
+        upstream.current = None
+        for i in range(1, 21):
+            await source_send.send(request(i))
+        await sink.wait_for(21)
     answers = {m["id"]: m["result"]["session"] for m in sink.messages[1:]}
-    assert answers == {i: "s2" for i in range(1, 21)}
+    assert answers == dict.fromkeys(range(1, 21), "s2")
     assert [m for m, _, _ in upstream.seen].count("initialize") == 2
 
 
-async def test_headers_carry_session_negotiated_version_and_extra_headers_and_bodies_stay_byte_exact() -> None:
+async def test_headers_carry_session_version_and_extra_headers_and_bodies_stay_byte_exact() -> None:
     upstream = SessionServer()
     sink = Sink()
     odd_body = b'{ "params" : {"b":1,"a":2},"id":5 ,"method":"tools/call", "jsonrpc":"2.0" }'
@@ -117,10 +134,12 @@ async def test_headers_carry_session_negotiated_version_and_extra_headers_and_bo
 
 async def test_a_configured_protocol_version_wins_over_the_negotiated_one() -> None:
     upstream = SessionServer()
-    async with raw_server(upstream) as server:
-        async with bridge_to(server.url, Sink(), protocol_version="2025-03-26") as (bridge, _):
-            await bridge.dispatch(INITIALIZE)
-            await bridge.dispatch(request(1))
+    async with (
+        raw_server(upstream) as server,
+        bridge_to(server.url, Sink(), protocol_version="2025-03-26") as (bridge, _),
+    ):
+        await bridge.dispatch(INITIALIZE)
+        await bridge.dispatch(request(1))
     assert upstream.seen[1][2] == "2025-03-26"
 
 
@@ -150,18 +169,17 @@ async def test_messages_sent_during_initialize_wait_for_it() -> None:
         await req.reply(200, json.dumps(result(body["id"], INIT_RESULT)).encode())
 
     sink = Sink()
-    source_send, source = anyio.create_memory_object_stream[bytes](10)
-    async with raw_server(handler) as server, bridge_to(server.url, sink) as (bridge, _), source:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(bridge.run, source)
-            async with source_send:
-                await source_send.send(INITIALIZE)
-                await source_send.send(request(1, "tools/list"))
-                while not order:
-                    await anyio.sleep(0.01)
-                assert order == ["initialize"]
-                release.set()
-                await sink.wait_for(2)
+    async with (
+        raw_server(handler) as server,
+        bridge_to(server.url, sink) as (bridge, _),
+        running(bridge) as source_send,
+    ):
+        await source_send.send(INITIALIZE)
+        await source_send.send(request(1, "tools/list"))
+        await server.wait_for(1)
+        assert order == ["initialize"]
+        release.set()
+        await sink.wait_for(2)
     assert order == ["initialize", "tools/list"]
 
 
@@ -182,22 +200,23 @@ async def test_a_cancelled_request_aborts_its_http_exchange_and_forwards_the_can
             aborted.set()
 
     sink = Sink()
-    source_send, source = anyio.create_memory_object_stream[bytes](10)
-    async with raw_server(handler) as server, bridge_to(server.url, sink) as (bridge, _), source:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(bridge.run, source)
-            async with source_send:
-                await source_send.send(request(7, "tools/call", name="slow"))
-                while not server.requests:
-                    await anyio.sleep(0.01)
-                await source_send.send(notification("notifications/cancelled", requestId=7))
-                with anyio.fail_after(5):
-                    await aborted.wait()
-                    await cancelled_seen.wait()
+    async with (
+        raw_server(handler) as server,
+        bridge_to(server.url, sink) as (bridge, _),
+        running(bridge) as source_send,
+    ):
+        await source_send.send(request(7, "tools/call", name="slow"))
+        await server.wait_for(1)
+        await source_send.send(notification("notifications/cancelled", requestId=7))
+        with anyio.fail_after(5):
+            await aborted.wait()
+            await cancelled_seen.wait()
     assert sink.messages == []
 
 
-async def test_eof_gives_in_flight_requests_a_grace_period_then_answers_them_and_deletes_the_session() -> None:
+async def test_eof_gives_in_flight_requests_a_grace_period_then_answers_and_deletes_session() -> (
+    None
+):
     upstream = SessionServer()
     sink = Sink()
 
@@ -206,10 +225,12 @@ async def test_eof_gives_in_flight_requests_a_grace_period_then_answers_them_and
         yield INITIALIZED
         upstream.hold_calls = True
         yield request(1)
-        while len(upstream.seen) < 3:
-            await anyio.sleep(0.01)
+        await upstream.held.wait()
 
-    async with raw_server(upstream) as server, bridge_to(server.url, sink, grace_s=0.1) as (bridge, _):
+    async with (
+        raw_server(upstream) as server,
+        bridge_to(server.url, sink, grace_s=0.1) as (bridge, _),
+    ):
         await bridge.run(lines())
         upstream.release.set()
     assert sink.messages[-1]["id"] == 1
@@ -245,20 +266,22 @@ async def test_server_requests_on_a_post_stream_reach_the_client_and_its_answer_
             await req.reply(202)
             return
         await req.start_sse()
-        await req.event({"jsonrpc": "2.0", "id": "srv-1", "method": "sampling/createMessage", "params": {}})
+        await req.event(
+            {"jsonrpc": "2.0", "id": "srv-1", "method": "sampling/createMessage", "params": {}}
+        )
         await answered.wait()
         await req.event(result(body["id"], {"done": True}))
 
     sink = Sink()
-    source_send, source = anyio.create_memory_object_stream[bytes](10)
-    async with raw_server(handler) as server, bridge_to(server.url, sink) as (bridge, _), source:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(bridge.run, source)
-            async with source_send:
-                await source_send.send(request(1))
-                [server_request] = await sink.wait_for(1)
-                assert server_request["method"] == "sampling/createMessage"
-                await source_send.send(json.dumps(result("srv-1", {"text": "hi"})).encode())
-                await sink.wait_for(2)
+    async with (
+        raw_server(handler) as server,
+        bridge_to(server.url, sink) as (bridge, _),
+        running(bridge) as source_send,
+    ):
+        await source_send.send(request(1))
+        [server_request] = await sink.wait_for(1)
+        assert server_request["method"] == "sampling/createMessage"
+        await source_send.send(json.dumps(result("srv-1", {"text": "hi"})).encode())
+        await sink.wait_for(2)
     assert client_answer == [result("srv-1", {"text": "hi"})]
     assert sink.messages[1] == result(1, {"done": True})

@@ -23,7 +23,9 @@ def test_backoff_doubles_from_half_a_second_to_thirty_and_resets() -> None:
 
 
 def _settings(**oauth2: str) -> Settings:
-    return Settings.model_validate({"upstream": {"url": "https://mcp.example.com/mcp"}, "oauth2": oauth2})
+    return Settings.model_validate(
+        {"upstream": {"url": "https://mcp.example.com/mcp"}, "oauth2": oauth2}
+    )
 
 
 async def test_grant_none_needs_no_auth_and_other_grants_wait_for_the_auth_package() -> None:
@@ -51,8 +53,11 @@ def test_the_bridge_and_transport_never_import_the_auth_package() -> None:
     for path in [SRC / "bridge.py", SRC / "stdio.py", *sorted((SRC / "transport").glob("*.py"))]:
         tree = ast.parse(path.read_text(encoding="utf-8"))
         modules = [
-            node.module or ""
+            node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+        ] + [
+            alias.name
             for node in ast.walk(tree)
-            if isinstance(node, ast.ImportFrom)
-        ] + [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        ]
         assert not any("auth" in module.split(".") for module in modules), path

@@ -25,7 +25,9 @@ from mcp_oauth2_proxy.jsonrpc import Kind
         ({"jsonrpc": "2.0", "id": 4, "result": 1, "error": {}}, Kind.INVALID, 4),
     ],
 )
-def test_messages_are_classified_by_json_rpc_rules(value: object, kind: Kind, msg_id: object) -> None:
+def test_messages_are_classified_by_json_rpc_rules(
+    value: object, kind: Kind, msg_id: object
+) -> None:
     message = jsonrpc.classify(value)
     assert (message.kind, message.id) == (kind, msg_id)
 
@@ -43,7 +45,9 @@ def test_a_batch_expects_answers_for_its_requests_only() -> None:
     assert batch.request_ids == (1, "x")
 
 
-@pytest.mark.parametrize(("raw", "reason"), [(b"{bad", "invalid JSON"), (b"\xff\xfe", "invalid UTF-8")])
+@pytest.mark.parametrize(
+    ("raw", "reason"), [(b"{bad", "invalid JSON"), (b"\xff\xfe", "invalid UTF-8")]
+)
 def test_unparsable_lines_raise_parse_error(raw: bytes, reason: str) -> None:
     with pytest.raises(jsonrpc.ParseError, match=reason):
         jsonrpc.parse(raw)
@@ -61,7 +65,10 @@ def test_error_replies_have_the_documented_codes_and_data() -> None:
     assert status["error"]["code"] == -32001
     assert status["error"]["data"] == {"status": 503, "body": "y" * 500}
     transport = jsonrpc.transport_error(1, "timed out")
-    assert (transport["error"]["code"], transport["error"]["data"]) == (-32000, {"reason": "timed out"})
+    assert (transport["error"]["code"], transport["error"]["data"]) == (
+        -32000,
+        {"reason": "timed out"},
+    )
 
 
 def test_encode_produces_one_compact_utf8_line() -> None:
@@ -72,14 +79,20 @@ def test_encode_produces_one_compact_utf8_line() -> None:
 
 
 def test_cancellation_names_the_request_it_cancels() -> None:
-    cancel = jsonrpc.classify({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 4}})
+    cancel = jsonrpc.classify(
+        {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 4}}
+    )
     assert jsonrpc.cancelled_request_id(cancel) == 4
-    other = jsonrpc.classify({"jsonrpc": "2.0", "method": "notifications/progress", "params": {"requestId": 4}})
+    other = jsonrpc.classify(
+        {"jsonrpc": "2.0", "method": "notifications/progress", "params": {"requestId": 4}}
+    )
     assert jsonrpc.cancelled_request_id(other) is None
 
 
 def test_routing_headers_apply_from_2026_07_28_and_encode_unsafe_names() -> None:
-    call = jsonrpc.classify({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "ünï"}})
+    call = jsonrpc.classify(
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "ünï"}}
+    )
     assert jsonrpc.routing_headers(call)["Mcp-Method"] == "tools/call"
     assert jsonrpc.routing_headers(call)["Mcp-Name"] == "=?base64?w7xuw68=?="
     assert jsonrpc.uses_routing_headers("2026-07-28")
@@ -88,5 +101,8 @@ def test_routing_headers_apply_from_2026_07_28_and_encode_unsafe_names() -> None
 
 
 def test_the_negotiated_version_is_read_from_an_initialize_result() -> None:
-    assert jsonrpc.negotiated_version({"id": 0, "result": {"protocolVersion": "2025-06-18"}}) == "2025-06-18"
+    assert (
+        jsonrpc.negotiated_version({"id": 0, "result": {"protocolVersion": "2025-06-18"}})
+        == "2025-06-18"
+    )
     assert jsonrpc.negotiated_version({"id": 0, "error": {}}) is None

@@ -1,15 +1,17 @@
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mcp_oauth2_proxy.transport.sse import SSEDecoder, ServerSentEvent
+from mcp_oauth2_proxy.transport.sse import ServerSentEvent, SSEDecoder
 
 STREAM = (
     b"\xef\xbb\xbf: comment\r\n"
     b"retry: 250\r\n"
     b"id: 1\r\n"
-    b"data: {\"a\":1}\r\n\r\n"
+    b'data: {"a":1}\r\n\r\n'
     b"event: ping\n"
     b"data: x\n\n"
     b"id: 2\r"
@@ -41,7 +43,7 @@ def test_events_ids_and_retry_are_decoded_per_the_sse_rules() -> None:
 @given(st.lists(st.integers(min_value=0, max_value=len(STREAM)), max_size=12))
 def test_chunk_boundaries_never_change_the_events(cuts: list[int]) -> None:
     points = sorted({0, len(STREAM), *cuts})
-    chunks = [STREAM[a:b] for a, b in zip(points, points[1:], strict=False)]
+    chunks = [STREAM[a:b] for a, b in itertools.pairwise(points)]
     events, decoder = _decode(chunks)
     assert events == EXPECTED
     assert decoder.last_event_id == "3"
