@@ -1,15 +1,155 @@
-"""Wiring of one bridge run: logging, HTTP client, auth, bridge (filled in by the bridge)."""
+"""Wiring of one bridge run: logging, the HTTP client, authorization, transport, bridge, stdio."""
 
 from __future__ import annotations
 
+import signal
+import ssl
+import sys
 from typing import TYPE_CHECKING
 
-from .errors import ProxyError
+import anyio
+import certifi
+import httpx
+import truststore
+
+from .bridge import Bridge
+from .errors import EXIT_OK, ConfigError
+from .log import configure_logging, get_logger
+from .stdio import StdioReader, StdioWriter
+from .transport.streamable_http import StreamableHttpTransport
 
 if TYPE_CHECKING:
     from .config import Settings
 
+MAX_CONNECTIONS = 4096
+"""Upper bound of simultaneous upstream connections.
+
+Every in-flight SSE answer holds one HTTP/1.1 connection for its whole
+duration, so the pool must be at least as large as the number of concurrent
+calls a client may make; requests beyond it wait for a free connection (no
+pool timeout) rather than fail.
+"""
+MAX_KEEPALIVE = 100
+_WANTED_FILE_DESCRIPTORS = MAX_CONNECTIONS + 256
+_log = get_logger(__name__)
+
 
 def run(settings: Settings) -> int:
-    """Run the stdio bridge until stdin closes; return the exit code."""
-    raise ProxyError(f"bridging to {settings.upstream.url} is not implemented yet")
+    """Run the stdio bridge until stdin closes or a signal arrives; return the exit code."""
+    upstream = settings.upstream
+    configure_logging(
+        settings.log.level, settings.log.format, extra_secrets=upstream.headers.values()
+    )
+    if upstream.transport == "sse":
+        raise ConfigError(
+            "upstream.transport: the legacy HTTP+SSE transport is not supported yet; "
+            "use 'streamable-http' or 'auto'",
+            field="upstream.transport",
+        )
+    _raise_file_limit()
+    anyio.run(_serve, settings)
+    return EXIT_OK
+
+
+async def _serve(settings: Settings) -> None:
+    async with build_client(settings) as client:
+        auth = build_auth(settings, client)
+        if auth is not None:
+            client.auth = auth
+        upstream = settings.upstream
+        transport = StreamableHttpTransport(
+            client,
+            upstream.url,
+            headers=upstream.headers,
+            timeout_s=upstream.timeout_ms / 1000,
+            protocol_version=upstream.protocol_version,
+        )
+        writer = StdioWriter()
+        bridge = Bridge(transport, writer, open_server_stream=upstream.open_server_stream)
+        writer.on_closed = bridge.stop
+        _log.info("bridge.started", upstream=upstream.url, grant=settings.oauth2.grant)
+        async with anyio.create_task_group() as tg:
+            if sys.platform != "win32":
+                tg.start_soon(_stop_on_signal, bridge)
+            await bridge.run(StdioReader())
+            tg.cancel_scope.cancel()
+        _log.info("bridge.stopped")
+
+
+async def _stop_on_signal(bridge: Bridge) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            _log.info("bridge.signal", signal=signal.Signals(signum).name)
+            bridge.stop()
+
+
+def build_client(settings: Settings) -> httpx.AsyncClient:
+    """Build the one HTTP client of the run: env proxies, OS trust store, no redirects, sized pool.
+
+    Redirects are never followed by httpx: the transport follows only
+    same-origin 307/308 itself, so a token can never travel to another origin.
+    """
+    timeout_s = settings.upstream.timeout_ms / 1000
+    return httpx.AsyncClient(
+        trust_env=True,
+        verify=build_ssl_context(),
+        follow_redirects=False,
+        timeout=httpx.Timeout(timeout_s, pool=None),
+        limits=httpx.Limits(
+            max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE
+        ),
+    )
+
+
+def build_ssl_context() -> ssl.SSLContext:
+    """Trust the OS certificate store (truststore) plus certifi's bundle.
+
+    When truststore cannot load, certifi's bundle alone is used.
+    """
+    try:
+        ctx: ssl.SSLContext = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    except (OSError, ssl.SSLError) as exc:
+        _log.warning("tls.truststore_unavailable", error=str(exc))
+        return ssl.create_default_context(cafile=certifi.where())
+    try:
+        ctx.load_verify_locations(cafile=certifi.where())
+    except (OSError, ssl.SSLError, NotImplementedError) as exc:
+        _log.debug("tls.certifi_not_added", error=str(exc))
+    return ctx
+
+
+# --- OAuth injection point ---------------------------------------------------------------
+# The auth package (written separately) provides an httpx.Auth; the lead replaces the body of
+# this one function at merge time. The bridge and transport never import the auth package.
+def build_auth(settings: Settings, client: httpx.AsyncClient) -> httpx.Auth | None:
+    """Return the ``httpx.Auth`` that adds the bearer token, or None for grant ``none``."""
+    del client  # the real implementation uses it for discovery and token requests
+    if settings.oauth2.grant == "none":
+        return None
+    raise ConfigError(
+        f"oauth2.grant {settings.oauth2.grant!r}: OAuth grants need the auth package, which is "
+        "not part of this build yet; use --grant none with --header for static credentials",
+        field="oauth2.grant",
+    )
+
+
+def _raise_file_limit() -> None:
+    """Let the pool open thousands of sockets: lift the soft descriptor limit where allowed."""
+    if sys.platform == "win32":  # no RLIMIT_NOFILE; the Windows socket limit is far higher
+        return
+    import resource  # noqa: PLC0415 - POSIX-only module
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = (
+        _WANTED_FILE_DESCRIPTORS
+        if hard == resource.RLIM_INFINITY
+        else min(hard, _WANTED_FILE_DESCRIPTORS)
+    )
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError) as exc:
+            _log.debug("process.file_limit_unchanged", error=str(exc))
+
+
+__all__ = ["MAX_CONNECTIONS", "build_auth", "build_client", "build_ssl_context", "run"]

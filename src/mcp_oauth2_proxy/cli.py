@@ -19,6 +19,9 @@ from .settings_table import SETTINGS, Setting
 if TYPE_CHECKING:
     from .config import Settings
 
+if TYPE_CHECKING:
+    from .config import Settings
+
 PROG = "mcp-oauth2-proxy"
 
 EPILOG = """\

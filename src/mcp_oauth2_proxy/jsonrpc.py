@@ -1,0 +1,289 @@
+"""Pure JSON-RPC 2.0 helpers for the bridge: classify, identify, answer errors.
+
+Nothing here performs I/O. Messages travel through the proxy as raw bytes;
+these functions look inside them only to route (is it a request? which id?)
+and to build the error replies the bridge owes the client (SPEC §2).
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+JsonId = str | int
+"""A JSON-RPC request id as the proxy tracks it (strings and integers)."""
+
+MCP_SESSION_ID: Final = "Mcp-Session-Id"
+MCP_PROTOCOL_VERSION: Final = "MCP-Protocol-Version"
+MCP_METHOD: Final = "Mcp-Method"
+MCP_NAME: Final = "Mcp-Name"
+LAST_EVENT_ID: Final = "Last-Event-ID"
+
+PARSE_ERROR: Final = -32700
+INVALID_REQUEST: Final = -32600
+TRANSPORT_ERROR: Final = -32000
+UPSTREAM_STATUS_ERROR: Final = -32001
+
+INITIALIZE: Final = "initialize"
+INITIALIZED: Final = "notifications/initialized"
+CANCELLED: Final = "notifications/cancelled"
+
+PROTOCOL_VERSION_META_KEY: Final = "io.modelcontextprotocol/protocolVersion"
+FIRST_ENVELOPE_VERSION: Final = "2026-07-28"
+"""First revision with per-request envelopes and the ``Mcp-Method``/``Mcp-Name`` headers."""
+
+NAME_BEARING_METHODS: Final[Mapping[str, str]] = {
+    "tools/call": "name",
+    "prompts/get": "name",
+    "resources/read": "uri",
+}
+ERROR_BODY_LIMIT: Final = 500
+
+_HEADER_SAFE = re.compile(r"^[\x20-\x7E]*$")
+_B64_SENTINEL = re.compile(r"^=\?base64\?.*\?=$")
+
+
+class Kind(enum.Enum):
+    """What a parsed JSON value is, from the bridge's point of view."""
+
+    REQUEST = "request"
+    NOTIFICATION = "notification"
+    RESPONSE = "response"
+    BATCH = "batch"
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True)
+class Message:
+    """One classified JSON-RPC value.
+
+    ``id`` is set for requests, responses and for invalid objects that carried a
+    usable id; ``items`` holds the classified elements of a batch.
+    """
+
+    kind: Kind
+    value: Any
+    id: JsonId | None = None
+    method: str | None = None
+    reason: str = ""
+    items: tuple[Message, ...] = field(default=())
+
+    @property
+    def request_ids(self) -> tuple[JsonId, ...]:
+        """Ids of the requests this message (or batch) expects answers to."""
+        if self.kind is Kind.REQUEST and self.id is not None:
+            return (self.id,)
+        return tuple(i for item in self.items for i in item.request_ids)
+
+    @property
+    def params(self) -> Mapping[str, Any]:
+        """The ``params`` object of a request or notification, else empty."""
+        p = self.value.get("params") if isinstance(self.value, dict) else None
+        return p if isinstance(p, dict) else {}
+
+
+class ParseError(ValueError):
+    """A stdin line was not UTF-8 JSON."""
+
+
+def parse(raw: bytes) -> Any:
+    """Decode one line of UTF-8 JSON; raise :class:`ParseError` when it is not."""
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ParseError(f"invalid UTF-8 at byte {exc.start}") from exc
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ParseError(f"invalid JSON: {exc}") from exc
+
+
+def _usable_id(value: object) -> JsonId | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str | int):
+        return value
+    return None
+
+
+def classify(value: Any) -> Message:
+    """Classify a parsed JSON value as a JSON-RPC request, notification, response or batch."""
+    if isinstance(value, list):
+        if not value:
+            return Message(Kind.INVALID, value, reason="empty batch")
+        return Message(Kind.BATCH, value, items=tuple(_classify_object(v) for v in value))
+    return _classify_object(value)
+
+
+def _classify_object(value: Any) -> Message:  # noqa: PLR0911 - one return per JSON-RPC rule
+    if not isinstance(value, dict):
+        return Message(
+            Kind.INVALID, value, reason=f"not a JSON-RPC object ({type(value).__name__})"
+        )
+    msg_id = _usable_id(value.get("id"))
+    if value.get("jsonrpc") != "2.0":
+        return Message(Kind.INVALID, value, id=msg_id, reason='"jsonrpc" must be "2.0"')
+    method = value.get("method")
+    if "method" in value:
+        if not isinstance(method, str):
+            return Message(Kind.INVALID, value, id=msg_id, reason='"method" must be a string')
+        if "id" not in value:
+            return Message(Kind.NOTIFICATION, value, method=method)
+        if msg_id is None:
+            return Message(Kind.INVALID, value, reason='"id" must be a string or an integer')
+        return Message(Kind.REQUEST, value, id=msg_id, method=method)
+    if ("result" in value) != ("error" in value) and "id" in value:
+        return Message(Kind.RESPONSE, value, id=msg_id)
+    return Message(Kind.INVALID, value, id=msg_id, reason="neither a request nor a response")
+
+
+def cancelled_request_id(message: Message) -> JsonId | None:
+    """Return the ``requestId`` a ``notifications/cancelled`` names, else None."""
+    if message.kind is not Kind.NOTIFICATION or message.method != CANCELLED:
+        return None
+    return _usable_id(message.params.get("requestId"))
+
+
+def response_ids(value: Any) -> list[JsonId]:
+    """Ids of the responses inside a parsed upstream payload (object or batch)."""
+    items = value if isinstance(value, list) else [value]
+    ids: list[JsonId] = []
+    for item in items:
+        if (
+            isinstance(item, dict)
+            and "method" not in item
+            and ("result" in item or "error" in item)
+        ):
+            msg_id = _usable_id(item.get("id"))
+            if msg_id is not None:
+                ids.append(msg_id)
+    return ids
+
+
+def envelope_version(message: Message) -> str | None:
+    """Return the per-request protocol version carried in ``params._meta`` (2026-07-28+)."""
+    meta = message.params.get("_meta")
+    version = meta.get(PROTOCOL_VERSION_META_KEY) if isinstance(meta, dict) else None
+    return version if isinstance(version, str) else None
+
+
+def uses_routing_headers(version: str | None) -> bool:
+    """Tell whether a protocol revision requires ``Mcp-Method``/``Mcp-Name`` headers."""
+    # Revisions are date strings; anything from the first envelope revision on qualifies.
+    return version is not None and version >= FIRST_ENVELOPE_VERSION
+
+
+def encode_header_value(value: str) -> str:
+    """Wrap ``value`` in ``=?base64?…?=`` when it would not survive as an HTTP field value."""
+    if (
+        _HEADER_SAFE.fullmatch(value)
+        and value == value.strip()
+        and not _B64_SENTINEL.fullmatch(value)
+    ):
+        return value
+    return f"=?base64?{base64.b64encode(value.encode('utf-8')).decode('ascii')}?="
+
+
+def routing_headers(message: Message) -> dict[str, str]:
+    """``Mcp-Method`` and (for name-bearing methods) ``Mcp-Name`` for one message."""
+    if message.method is None:
+        return {}
+    headers = {MCP_METHOD: message.method}
+    key = NAME_BEARING_METHODS.get(message.method)
+    name = message.params.get(key) if key else None
+    if isinstance(name, str):
+        headers[MCP_NAME] = encode_header_value(name)
+    return headers
+
+
+def negotiated_version(value: Any) -> str | None:
+    """``result.protocolVersion`` of an initialize response, if that is what ``value`` is."""
+    result = value.get("result") if isinstance(value, dict) else None
+    version = result.get("protocolVersion") if isinstance(result, dict) else None
+    return version if isinstance(version, str) else None
+
+
+def error_response(
+    msg_id: JsonId | None, code: int, message: str, data: Any = None
+) -> dict[str, Any]:
+    """Build a JSON-RPC error response object."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return {"jsonrpc": "2.0", "id": msg_id, "error": error}
+
+
+def parse_error(reason: str) -> dict[str, Any]:
+    """-32700 for a line that is not JSON (id null, as JSON-RPC requires)."""
+    return error_response(None, PARSE_ERROR, "Parse error", {"reason": reason})
+
+
+def invalid_request(msg_id: JsonId | None, reason: str) -> dict[str, Any]:
+    """-32600 for a JSON value that is not a JSON-RPC message."""
+    return error_response(msg_id, INVALID_REQUEST, "Invalid Request", {"reason": reason})
+
+
+def upstream_status_error(msg_id: JsonId, status: int, body: str) -> dict[str, Any]:
+    """-32001: the upstream answered the HTTP exchange with ``status`` ≥ 400."""
+    return error_response(
+        msg_id,
+        UPSTREAM_STATUS_ERROR,
+        f"Upstream HTTP error {status}",
+        {"status": status, "body": body[:ERROR_BODY_LIMIT]},
+    )
+
+
+def transport_error(msg_id: JsonId, reason: str) -> dict[str, Any]:
+    """-32000: transport, timeout, protocol or authorization failure."""
+    return error_response(
+        msg_id, TRANSPORT_ERROR, f"Upstream request failed: {reason}", {"reason": reason}
+    )
+
+
+def encode(value: Any) -> bytes:
+    """Serialize a JSON value as one compact UTF-8 line (without the newline)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def split_batch(value: Any) -> Iterable[Any]:
+    """Return the elements of a batch, or the value itself as the only element."""
+    return value if isinstance(value, list) else (value,)
+
+
+__all__ = [
+    "CANCELLED",
+    "INITIALIZE",
+    "INITIALIZED",
+    "INVALID_REQUEST",
+    "LAST_EVENT_ID",
+    "MCP_METHOD",
+    "MCP_NAME",
+    "MCP_PROTOCOL_VERSION",
+    "MCP_SESSION_ID",
+    "PARSE_ERROR",
+    "TRANSPORT_ERROR",
+    "UPSTREAM_STATUS_ERROR",
+    "JsonId",
+    "Kind",
+    "Message",
+    "ParseError",
+    "cancelled_request_id",
+    "classify",
+    "encode",
+    "encode_header_value",
+    "envelope_version",
+    "error_response",
+    "invalid_request",
+    "negotiated_version",
+    "parse",
+    "parse_error",
+    "response_ids",
+    "routing_headers",
+    "split_batch",
+    "transport_error",
+    "upstream_status_error",
+    "uses_routing_headers",
+]

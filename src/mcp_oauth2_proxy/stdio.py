@@ -1,0 +1,152 @@
+"""stdio framing: newline-delimited messages in from stdin, whole lines out to stdout.
+
+The reader has no line-length limit short of memory (asyncio's stream reader
+stops at 64 KiB) and reads the raw file descriptor from a daemon thread, which
+works for pipes and Windows consoles alike and never holds the buffered
+``sys.stdin`` lock that would block interpreter shutdown. The writer is the only
+code in the program that touches stdout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+from collections.abc import AsyncIterator, Callable
+from typing import BinaryIO
+
+import anyio
+
+from .log import get_logger
+
+CHUNK_SIZE = 1 << 16
+_READ_AHEAD_CHUNKS = 4
+_log = get_logger(__name__)
+
+
+class LineSplitter:
+    """Split a byte stream into lines at LF, dropping the LF and one trailing CR.
+
+    Pure: ``feed`` returns the complete lines, ``close`` the unterminated rest.
+    Bytes are returned exactly as received otherwise (no decoding).
+    """
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """Consume ``chunk`` and return every line it completed."""
+        scan_from = len(self._buf)
+        self._buf += chunk
+        lines: list[bytes] = []
+        start = 0
+        while (end := self._buf.find(b"\n", max(start, scan_from))) != -1:
+            lines.append(_strip_cr(bytes(self._buf[start:end])))
+            start = end + 1
+        del self._buf[:start]
+        return lines
+
+    def close(self) -> list[bytes]:
+        """Return the final line when the stream ended without a newline."""
+        rest, self._buf = bytes(self._buf), bytearray()
+        return [_strip_cr(rest)] if rest else []
+
+
+def _strip_cr(line: bytes) -> bytes:
+    return line[:-1] if line.endswith(b"\r") else line
+
+
+class StdioReader:
+    """Async iterator over the lines of a binary stream read in a daemon thread.
+
+    ``read`` is a blocking ``read(n) -> bytes`` (``b""`` at end of file); by
+    default the unbuffered raw stdin. Back-pressure: the thread reads at most a
+    few chunks ahead of the consumer.
+    """
+
+    def __init__(self, read: Callable[[int], bytes] | None = None) -> None:
+        self._read = read or _stdin_read()
+        self._splitter = LineSplitter()
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        """Yield each line as raw bytes, without its line ending."""
+        chunks = _ThreadedChunks(self._read, asyncio.get_running_loop())
+        while chunk := await chunks.next():
+            for line in self._splitter.feed(chunk):
+                yield line
+        for line in self._splitter.close():
+            yield line
+
+
+def _stdin_read() -> Callable[[int], bytes]:
+    raw = getattr(sys.stdin.buffer, "raw", sys.stdin.buffer)
+    read: Callable[[int], bytes] = raw.read
+    return read
+
+
+class _ThreadedChunks:
+    """A daemon thread that reads chunks and hands them to the event loop."""
+
+    def __init__(self, read: Callable[[int], bytes], loop: asyncio.AbstractEventLoop) -> None:
+        self._read = read
+        self._loop = loop
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue()
+        self._slots = threading.Semaphore(_READ_AHEAD_CHUNKS)
+        threading.Thread(target=self._run, name="stdin-reader", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            self._slots.acquire()
+            try:
+                chunk = self._read(CHUNK_SIZE) or b""
+            except (OSError, ValueError) as exc:  # closed or unreadable stdin ends input
+                _log.warning("stdio.read_failed", error=str(exc))
+                chunk = b""
+            try:
+                self._loop.call_soon_threadsafe(self._queue.put_nowait, chunk)
+            except RuntimeError:  # the loop is gone: the program is exiting
+                return
+            if not chunk:
+                return
+
+    async def next(self) -> bytes:
+        chunk = await self._queue.get()
+        self._slots.release()
+        return chunk
+
+
+class StdioWriter:
+    """Write one whole JSON-RPC message per line and flush; lines never interleave.
+
+    A closed stdout (the client went away) is not an error: the writer goes
+    quiet, drops later messages and calls ``on_closed`` once so the program can
+    shut down.
+    """
+
+    def __init__(
+        self, stream: BinaryIO | None = None, on_closed: Callable[[], None] | None = None
+    ) -> None:
+        self._stream = stream or sys.stdout.buffer
+        self.on_closed = on_closed
+        self._lock = anyio.Lock()
+        self.closed = False
+
+    async def send(self, line: bytes) -> None:
+        """Write ``line`` plus a newline; return once it is flushed."""
+        async with self._lock:
+            if self.closed:
+                return
+            try:
+                await anyio.to_thread.run_sync(self._write, line)
+            except (BrokenPipeError, ConnectionResetError, ValueError, OSError) as exc:
+                self.closed = True
+                _log.info("stdio.stdout_closed", error=str(exc))
+                if self.on_closed is not None:
+                    self.on_closed()
+
+    def _write(self, line: bytes) -> None:
+        self._stream.write(line + b"\n")
+        self._stream.flush()
+
+
+__all__ = ["CHUNK_SIZE", "LineSplitter", "StdioReader", "StdioWriter"]

@@ -1,0 +1,391 @@
+"""MCP Streamable HTTP client transport (revisions 2025-03-26 through 2026-07-28).
+
+Each client message is POSTed to the MCP endpoint; the server answers with
+JSON, an SSE stream, or 202. Server-initiated traffic arrives on a GET stream
+that is reconnected with backoff and resumed with ``Last-Event-ID``. Every
+httpx exception is translated here, once, into the proxy's exception tree.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import httpx
+
+from .. import jsonrpc
+from ..errors import SessionExpiredError, UpstreamError, UpstreamStatusError, UpstreamTimeoutError
+from ..jsonrpc import Message
+from ..log import get_logger
+from ..urls import origin
+from . import Deliver, Exchange
+from .backoff import Backoff
+from .sse import ServerSentEvent, SSEDecoder
+
+ACCEPT_BOTH = "application/json, text/event-stream"
+ACCEPT_SSE = "text/event-stream"
+MAX_REDIRECTS = 5
+MAX_RESUMES = 5
+CLOSE_TIMEOUT_S = 5.0
+_log = get_logger(__name__)
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class StreamableHttpTransport:
+    """One upstream MCP endpoint reached over Streamable HTTP.
+
+    ``client`` is shared and carries authorization as its ``httpx.Auth``; this
+    class never sees a token. ``protocol_version`` is a configured override of
+    the negotiated ``MCP-Protocol-Version``. ``sleep`` and ``random`` are
+    injectable so reconnect timing can be tested without waiting.
+    """
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        timeout_s: float = 300.0,
+        protocol_version: str | None = None,
+        sleep: Sleep = anyio.sleep,
+        random: Callable[[], float] | None = None,
+    ) -> None:
+        self._client = client
+        self._url = url
+        self._extra = dict(headers or {})
+        self._timeout_s = timeout_s
+        self._configured_version = protocol_version
+        self._negotiated_version: str | None = None
+        self._session_id: str | None = None
+        self._sleep = sleep
+        self._random = random
+
+    @property
+    def session_id(self) -> str | None:
+        """The ``Mcp-Session-Id`` the server assigned at initialize, if any."""
+        return self._session_id
+
+    @property
+    def protocol_version(self) -> str | None:
+        """The ``MCP-Protocol-Version`` sent on requests after initialize."""
+        return self._configured_version or self._negotiated_version
+
+    def reset_session(self) -> None:
+        """Forget the session before replaying initialize."""
+        self._session_id = None
+        self._negotiated_version = None
+
+    # -- POST ---------------------------------------------------------------
+
+    async def send(self, exchange: Exchange, deliver: Deliver) -> None:
+        """POST one message and deliver every message of the answer.
+
+        Raises a ProxyError when a request in the exchange is left unanswered.
+        """
+        msg = exchange.message
+        headers = self.headers_for(msg, accept=ACCEPT_BOTH)
+        headers["Content-Type"] = "application/json"
+        async with self._open("POST", headers, exchange.body) as response:
+            self._learn_session(msg, response)
+            await self._check_status(response, sent_session=jsonrpc.MCP_SESSION_ID in headers)
+            kind = _media_type(response)
+            if response.status_code == 202:
+                reason = "upstream answered 202 Accepted to a request"
+            elif kind == "text/event-stream":
+                await self._read_post_stream(response, exchange, deliver)
+                return
+            else:
+                reason = await self._read_json(response, kind, exchange, deliver)
+        if exchange.pending:
+            raise UpstreamError(reason, url=self._url)
+
+    async def _read_json(
+        self, response: httpx.Response, kind: str, exchange: Exchange, deliver: Deliver
+    ) -> str:
+        body = await self._read_all(response)
+        if not body.strip():
+            return f"upstream returned an empty body (HTTP {response.status_code})"
+        if kind != "application/json" and not kind.endswith("+json"):
+            return f"upstream returned {kind or 'no content type'} instead of JSON"
+        try:
+            value = json.loads(body)
+        except ValueError:
+            return "upstream returned a body that is not valid JSON"
+        single = isinstance(value, dict) and b"\n" not in body and b"\r" not in body
+        for item in jsonrpc.split_batch(value):
+            line = body.strip() if single else jsonrpc.encode(item)
+            await self._deliver(item, line, exchange, deliver)
+        return "upstream response did not contain an answer to the request"
+
+    async def _read_post_stream(
+        self, response: httpx.Response, exchange: Exchange, deliver: Deliver
+    ) -> None:
+        decoder = SSEDecoder()
+        failure: UpstreamError | None = None
+        try:
+            await self._pump(response, decoder, exchange, deliver)
+        except UpstreamTimeoutError:
+            raise
+        except UpstreamError as exc:
+            failure = exc
+        if exchange.pending:
+            await self._resume(decoder, exchange, deliver, failure)
+
+    async def _resume(
+        self,
+        decoder: SSEDecoder,
+        exchange: Exchange,
+        deliver: Deliver,
+        failure: UpstreamError | None,
+    ) -> None:
+        """Resume a POST stream cut before its response, when the server gave event ids."""
+        backoff = Backoff(random=self._random) if self._random else Backoff()
+        for attempt in range(MAX_RESUMES):
+            if not decoder.last_event_id:
+                break
+            _log.info(
+                "upstream.stream_resume", attempt=attempt + 1, last_event_id=decoder.last_event_id
+            )
+            await self._sleep(_delay(decoder, backoff))
+            try:
+                await self._get_stream(decoder, exchange, deliver)
+            except (UpstreamStatusError, SessionExpiredError, UpstreamTimeoutError):
+                raise
+            except UpstreamError as exc:
+                failure = exc
+            if not exchange.pending:
+                return
+        reason = "upstream stream ended before the response"
+        if failure is not None:
+            reason = f"upstream stream was cut before the response: {failure}"
+        raise UpstreamError(reason, url=self._url)
+
+    # -- GET ----------------------------------------------------------------
+
+    async def listen(self, deliver: Deliver) -> None:
+        """Keep the server stream open: reconnect with backoff, resume with ``Last-Event-ID``.
+
+        Returns when the server does not offer a stream (405).
+        """
+        backoff = Backoff(random=self._random) if self._random else Backoff()
+        decoder, session = SSEDecoder(), self._session_id
+        while True:
+            if session != self._session_id:
+                decoder, session = SSEDecoder(), self._session_id
+            try:
+                await self._get_stream(decoder, None, deliver, on_open=backoff.reset)
+                _log.debug("upstream.server_stream_ended")
+            except _NoServerStreamError:
+                _log.info("upstream.server_stream_unsupported", status=405)
+                return
+            except UpstreamError as exc:
+                _log.warning("upstream.server_stream_failed", error=str(exc))
+            await self._sleep(_delay(decoder, backoff))
+
+    async def _get_stream(
+        self,
+        decoder: SSEDecoder,
+        exchange: Exchange | None,
+        deliver: Deliver,
+        on_open: Callable[[], None] | None = None,
+    ) -> None:
+        headers = self.headers_for(None, accept=ACCEPT_SSE)
+        if decoder.last_event_id:
+            headers[jsonrpc.LAST_EVENT_ID] = decoder.last_event_id
+        async with self._open("GET", headers) as response:
+            if response.status_code == 405 and exchange is None:
+                raise _NoServerStreamError("405")
+            await self._check_status(response, sent_session=jsonrpc.MCP_SESSION_ID in headers)
+            if _media_type(response) != "text/event-stream":
+                kind = _media_type(response) or "no content type"
+                raise UpstreamError(
+                    f"upstream answered the stream request with {kind}", url=self._url
+                )
+            if on_open is not None:
+                on_open()
+            decoder.reset_stream()
+            await self._pump(response, decoder, exchange, deliver)
+
+    # -- DELETE -------------------------------------------------------------
+
+    async def close(self) -> None:
+        """DELETE the session (405 means the server does not allow it; that is fine)."""
+        if self._session_id is None:
+            return
+        headers = self.headers_for(None, accept=ACCEPT_BOTH)
+        try:
+            with anyio.fail_after(min(self._timeout_s, CLOSE_TIMEOUT_S)):
+                async with self._open("DELETE", headers) as response:
+                    _log.debug("upstream.session_deleted", status=response.status_code)
+        except (UpstreamError, TimeoutError) as exc:
+            _log.info("upstream.session_delete_failed", error=str(exc))
+
+    # -- shared -------------------------------------------------------------
+
+    def headers_for(self, message: Message | None, *, accept: str) -> dict[str, str]:
+        """Headers for one upstream request carrying ``message`` (None for GET/DELETE)."""
+        headers = dict(self._extra)
+        headers["Accept"] = accept
+        if self._session_id is not None:
+            headers[jsonrpc.MCP_SESSION_ID] = self._session_id
+        version = self._configured_version
+        if version is None and message is not None:
+            version = jsonrpc.envelope_version(message)
+        version = version or self._negotiated_version
+        if version is not None and not (
+            message is not None and message.method == jsonrpc.INITIALIZE
+        ):
+            headers[jsonrpc.MCP_PROTOCOL_VERSION] = version
+            if message is not None and jsonrpc.uses_routing_headers(version):
+                headers.update(jsonrpc.routing_headers(message))
+        return headers
+
+    def _learn_session(self, message: Message, response: httpx.Response) -> None:
+        session = response.headers.get(jsonrpc.MCP_SESSION_ID)
+        if session and (message.method == jsonrpc.INITIALIZE or self._session_id is None):
+            if session != self._session_id:
+                _log.info("upstream.session_started")
+            self._session_id = session
+
+    async def _check_status(self, response: httpx.Response, *, sent_session: bool) -> None:
+        status = response.status_code
+        if status == 404 and sent_session:
+            raise SessionExpiredError("upstream session expired (HTTP 404)", url=self._url)
+        if status >= 400:
+            body = (await self._read_all(response)).decode("utf-8", "replace")
+            raise UpstreamStatusError(
+                f"upstream answered HTTP {status}", url=self._url, status=status, body=body
+            )
+        if not 200 <= status < 300:
+            location = response.headers.get("location", "")
+            raise UpstreamError(
+                f"upstream answered HTTP {status} {location}".strip() + " (redirect not followed)",
+                url=self._url,
+            )
+
+    async def _pump(
+        self,
+        response: httpx.Response,
+        decoder: SSEDecoder,
+        exchange: Exchange | None,
+        deliver: Deliver,
+    ) -> None:
+        async for chunk in self._chunks(response):
+            for event in decoder.feed(chunk):
+                await self._on_event(event, exchange, deliver)
+            if exchange is not None and not exchange.pending:
+                return  # the answer is complete; the server closes the stream anyway
+
+    async def _on_event(
+        self, event: ServerSentEvent, exchange: Exchange | None, deliver: Deliver
+    ) -> None:
+        if event.event != "message" or not event.data.strip():
+            return
+        try:
+            value = json.loads(event.data)
+        except ValueError:
+            _log.warning("upstream.invalid_event", reason="data is not JSON", size=len(event.data))
+            return
+        raw = event.data.encode("utf-8")
+        single = isinstance(value, dict) and "\n" not in event.data and "\r" not in event.data
+        for item in jsonrpc.split_batch(value):
+            await self._deliver(
+                item, raw.strip() if single else jsonrpc.encode(item), exchange, deliver
+            )
+
+    async def _deliver(
+        self, item: Any, line: bytes, exchange: Exchange | None, deliver: Deliver
+    ) -> None:
+        for answered in jsonrpc.response_ids([item]):
+            if exchange is not None and answered in exchange.pending:
+                exchange.pending.discard(answered)
+                if exchange.message.method == jsonrpc.INITIALIZE:
+                    self._negotiated_version = jsonrpc.negotiated_version(item)
+        await deliver(line)
+
+    async def _chunks(self, response: httpx.Response) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in response.aiter_raw():
+                yield chunk
+        except httpx.TimeoutException as exc:
+            raise UpstreamTimeoutError(
+                f"upstream was silent for {self._timeout_s:g} s", url=self._url
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise UpstreamError(_describe(exc), url=self._url) from exc
+
+    async def _read_all(self, response: httpx.Response) -> bytes:
+        return b"".join([chunk async for chunk in self._chunks(response)])
+
+    @asynccontextmanager
+    async def _open(
+        self, method: str, headers: dict[str, str], content: bytes | None = None
+    ) -> AsyncIterator[httpx.Response]:
+        """Send a request and stream its response; follow only same-origin 307/308 redirects."""
+        url = self._url
+        for _ in range(MAX_REDIRECTS + 1):
+            request = self._client.build_request(method, url, headers=headers, content=content)
+            response = await self._send(request)
+            location = response.headers.get("location")
+            if response.status_code in (307, 308) and location:
+                target = str(response.url.join(location))
+                await response.aclose()
+                if origin(target) != origin(url):
+                    raise UpstreamError(
+                        f"upstream redirected to another origin ({origin(target)}); not followed "
+                        "so that credentials stay with the configured server",
+                        url=self._url,
+                    )
+                _log.debug(
+                    "upstream.redirect_followed", status=response.status_code, location=target
+                )
+                url = target
+                continue
+            try:
+                yield response
+            finally:
+                await response.aclose()
+            return
+        raise UpstreamError(f"upstream redirected more than {MAX_REDIRECTS} times", url=self._url)
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return await self._client.send(request, stream=True)
+        except httpx.TimeoutException as exc:
+            raise UpstreamTimeoutError(
+                f"upstream did not answer within {self._timeout_s:g} s", url=self._url
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise UpstreamError(_describe(exc), url=self._url) from exc
+
+
+class _NoServerStreamError(UpstreamError):
+    """The server answered the GET stream with 405: it offers none."""
+
+
+def _delay(decoder: SSEDecoder, backoff: Backoff) -> float:
+    if decoder.retry_ms is not None:
+        return decoder.retry_ms / 1000
+    return backoff.next_delay()
+
+
+def _media_type(response: httpx.Response) -> str:
+    value: str = response.headers.get("content-type", "")
+    return value.split(";", maxsplit=1)[0].strip().lower()
+
+
+def _describe(exc: httpx.HTTPError) -> str:
+    detail = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.ConnectError):
+        return f"cannot connect to upstream: {detail}"
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
+        return f"upstream connection broke: {detail}"
+    return f"upstream request failed: {detail}"
+
+
+__all__ = ["ACCEPT_BOTH", "ACCEPT_SSE", "StreamableHttpTransport"]

@@ -1,0 +1,150 @@
+"""A real MCP server (official Python SDK) for end-to-end tests, run as a subprocess.
+
+Usage: python sdk_server.py [--port N] [--stateless] [--json] [--event-store]
+Prints ``PORT <n>`` on stdout once listening on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import socket
+import sys
+import warnings
+from collections import deque
+
+import anyio
+import uvicorn
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.streamable_http import EventCallback, EventMessage, EventStore
+from mcp.types import SamplingMessage, TextContent
+from pydantic import BaseModel
+
+warnings.simplefilter("ignore")
+
+
+class MemoryEventStore(EventStore):
+    """Keeps every event in memory so cut streams can be resumed with Last-Event-ID."""
+
+    def __init__(self) -> None:
+        self._events: deque[tuple[str, str, object]] = deque(maxlen=10_000)
+        self._ids = itertools.count(1)
+
+    async def store_event(self, stream_id, message):  # type: ignore[no-untyped-def]
+        event_id = str(next(self._ids))
+        self._events.append((event_id, stream_id, message))
+        return event_id
+
+    async def replay_events_after(self, last_event_id, send_callback: EventCallback):  # type: ignore[no-untyped-def]
+        stream = next((s for e, s, _ in self._events if e == last_event_id), None)
+        if stream is None:
+            return None
+        found = False
+        for event_id, stream_id, message in list(self._events):
+            if found and stream_id == stream and message is not None:
+                await send_callback(EventMessage(message, event_id))  # type: ignore[arg-type]
+            found = found or event_id == last_event_id
+        return stream
+
+
+class Answer(BaseModel):
+    answer: str
+
+
+def build_server() -> MCPServer:
+    mcp = MCPServer("e2e-upstream")
+
+    @mcp.tool()
+    def echo(text: str) -> str:
+        """Return the text."""
+        return text
+
+    @mcp.tool()
+    async def slow(seconds: float) -> str:
+        """Sleep, then answer."""
+        await anyio.sleep(seconds)
+        return f"slept {seconds}"
+
+    @mcp.tool()
+    def blob(size: int) -> str:
+        """Return ``size`` bytes of text."""
+        return "x" * size
+
+    @mcp.tool()
+    async def progress(steps: int, ctx: Context) -> str:
+        """Report progress and log a message per step."""
+        for step in range(steps):
+            await ctx.report_progress(step + 1, steps, f"step {step + 1}")
+            await ctx.info(f"log {step + 1}")
+        return "progressed"
+
+    @mcp.tool()
+    async def sample(prompt: str, ctx: Context) -> str:
+        """Ask the client's model."""
+        result = await ctx.session.create_message(
+            [SamplingMessage(role="user", content=TextContent(type="text", text=prompt))],
+            max_tokens=10,
+            related_request_id=ctx.request_id,
+        )
+        content = result.content
+        return content.text if isinstance(content, TextContent) else str(content)
+
+    @mcp.tool()
+    async def ask(question: str, ctx: Context) -> str:
+        """Elicit an answer from the user."""
+        result = await ctx.elicit(question, Answer)
+        return f"{result.action}:{result.data.answer if result.data else ''}"
+
+    @mcp.tool()
+    async def roots(ctx: Context) -> str:
+        """List the client's roots."""
+        result = await ctx.session.list_roots()
+        return ",".join(str(r.uri) for r in result.roots)
+
+    @mcp.tool()
+    async def interrupted(ctx: Context) -> str:
+        """Close the response stream mid-call (SSE polling), then answer on the resumed stream."""
+        await ctx.info("before the cut")
+        await ctx.close_sse_stream()
+        await anyio.sleep(0.3)
+        return "answered after resumption"
+
+    @mcp.resource("memo://greeting")
+    def greeting() -> str:
+        """A greeting."""
+        return "hello from the resource"
+
+    @mcp.prompt()
+    def greet(name: str) -> str:
+        """Greet someone."""
+        return f"Please greet {name}."
+
+    return mcp
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--stateless", action="store_true")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--event-store", action="store_true")
+    args = parser.parse_args()
+    app = build_server().streamable_http_app(
+        stateless_http=args.stateless,
+        json_response=args.json,
+        event_store=MemoryEventStore() if args.event_store else None,
+        retry_interval=100 if args.event_store else None,
+        max_request_body_size=200_000_000,
+    )
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", args.port))
+    sock.listen(2048)
+    print(f"PORT {sock.getsockname()[1]}", flush=True)
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", backlog=2048)
+    uvicorn.Server(config).run(sockets=[sock])
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import io
+import itertools
+import os
+import threading
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mcp_oauth2_proxy.stdio import LineSplitter, StdioReader, StdioWriter
+
+pytestmark = pytest.mark.anyio
+
+
+@given(st.lists(st.binary(max_size=40).filter(lambda b: b"\n" not in b), max_size=8), st.data())
+def test_lines_are_split_identically_whatever_the_chunking(
+    lines: list[bytes], data: st.DataObject
+) -> None:
+    stream = b"".join(line + b"\r\n" for line in lines)
+    cuts = sorted(
+        set(data.draw(st.lists(st.integers(0, len(stream)), max_size=6))) | {0, len(stream)}
+    )
+    splitter = LineSplitter()
+    out = [line for a, b in itertools.pairwise(cuts) for line in splitter.feed(stream[a:b])]
+    assert out + splitter.close() == lines
+
+
+def test_an_unterminated_last_line_is_still_delivered() -> None:
+    splitter = LineSplitter()
+    assert splitter.feed(b'{"a":1}\n{"b"') == [b'{"a":1}']
+    assert splitter.close() == [b'{"b"']
+
+
+async def test_the_reader_passes_a_50_mb_line_byte_for_byte() -> None:
+    big = b'{"jsonrpc":"2.0","method":"x","params":{"p":"' + b"z" * 50_000_000 + b'"}}'
+    read_fd, write_fd = os.pipe()
+
+    def feed() -> None:
+        with os.fdopen(write_fd, "wb") as pipe:
+            pipe.write(b"first\n" + big + b"\n\xff\xfe\nlast")
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    with os.fdopen(read_fd, "rb", buffering=0) as pipe:
+        lines = [line async for line in StdioReader(pipe.read)]
+    writer.join()
+    assert lines == [b"first", big, b"\xff\xfe", b"last"]
+
+
+async def test_the_writer_writes_each_message_as_one_flushed_line() -> None:
+    out = io.BytesIO()
+    writer = StdioWriter(out)
+    await writer.send(b'{"a":1}')
+    await writer.send(b'{"b":2}')
+    assert out.getvalue() == b'{"a":1}\n{"b":2}\n'
+
+
+async def test_a_closed_stdout_makes_the_writer_go_quiet_and_signal_shutdown() -> None:
+    class Broken(io.BytesIO):
+        def write(self, _b: object) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    closed = []
+    writer = StdioWriter(Broken(), on_closed=lambda: closed.append(True))
+    await writer.send(b"{}")
+    await writer.send(b"{}")
+    assert writer.closed
+    assert closed == [True]
