@@ -137,7 +137,7 @@ def _raise_file_limit() -> None:
     """Let the pool open thousands of sockets: lift the soft descriptor limit where allowed."""
     if sys.platform == "win32":  # no RLIMIT_NOFILE; the Windows socket limit is far higher
         return
-    import resource  # noqa: PLC0415 - POSIX-only module
+    import resource
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = (
