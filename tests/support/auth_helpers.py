@@ -65,10 +65,11 @@ class PrintOnlyBrowser:
         return False
 
 
-def make_settings(**oauth2: Any) -> Settings:
-    """Settings for the test server with callback port 0 and the given ``oauth2`` overrides."""
+def make_settings(top: dict[str, Any] | None = None, **oauth2: Any) -> Settings:
+    """Settings for the test server: callback port 0, memory store, ``oauth2`` overrides."""
     data: dict[str, Any] = {
         "upstream": {"url": RESOURCE},
         "oauth2": {"clientId": CLIENT_ID, "callbackPort": 0, "tokenStore": "memory", **oauth2},
+        **(top or {}),
     }
     return Settings.model_validate(data)

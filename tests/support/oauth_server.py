@@ -143,9 +143,8 @@ class FakeAuthServer:
         auth = request.headers.get("authorization", "")
         token = auth[7:] if auth.lower().startswith("bearer ") else None
         if token is None or token not in self.access_tokens:
-            params = [
-                f'resource_metadata="{self.resource.rsplit("/mcp", 1)[0]}/.well-known/oauth-protected-resource/mcp"'
-            ]
+            base = self.resource.rsplit("/mcp", 1)[0]
+            params = [f'resource_metadata="{base}/.well-known/oauth-protected-resource/mcp"']
             if self.challenge_scope:
                 params.append(f'scope="{self.challenge_scope}"')
             if token is not None:

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+import structlog
 
-from mcp_oauth2_proxy.log import forget_secrets
+from mcp_oauth2_proxy.log import configure_logging, forget_secrets
 from tests.support.auth_helpers import FakeClock, FollowingBrowser
 from tests.support.oauth_server import FakeAuthServer
 
@@ -41,3 +43,11 @@ def clock() -> FakeClock:
 @pytest.fixture
 def browser(http: httpx.AsyncClient) -> FollowingBrowser:
     return FollowingBrowser(http)
+
+
+@pytest.fixture
+def log_stream() -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    configure_logging(level="debug", fmt="json", stream=stream)
+    yield stream
+    structlog.reset_defaults()

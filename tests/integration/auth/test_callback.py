@@ -59,7 +59,9 @@ async def test_wrong_state_is_refused_without_aborting_the_login(client: httpx.A
     assert "got real" in page.text
 
 
-async def test_missing_state_is_refused_without_aborting_the_login(client: httpx.AsyncClient) -> None:
+async def test_missing_state_is_refused_without_aborting_the_login(
+    client: httpx.AsyncClient,
+) -> None:
     async with listener() as srv:
         missing = await client.get(srv.redirect_uri, params={"code": "forged"})
         assert missing.status_code == 400
@@ -73,7 +75,11 @@ async def test_access_denied_ends_the_login_with_the_server_error_escaped(
     async with listener() as srv:
         page = await client.get(
             srv.redirect_uri,
-            params={"error": "access_denied", "error_description": "<script>x</script>", "state": STATE},
+            params={
+                "error": "access_denied",
+                "error_description": "<script>x</script>",
+                "state": STATE,
+            },
         )
         with pytest.raises(AuthError) as caught:
             await srv.wait_for_code()
@@ -113,7 +119,9 @@ async def test_favicon_and_other_paths_are_ignored_before_the_real_callback(
     async with listener() as srv:
         base = srv.redirect_uri.rsplit("/", 1)[0]
         assert (await client.get(base + "/favicon.ico")).status_code == 404
-        assert (await client.get(base + "/", params={"code": "c", "state": STATE})).status_code == 404
+        assert (
+            await client.get(base + "/", params={"code": "c", "state": STATE})
+        ).status_code == 404
         assert (await client.post(srv.redirect_uri)).status_code == 405
         page = await deliver(srv, client, code="real", state=STATE)
     assert "got real" in page.text
@@ -121,7 +129,9 @@ async def test_favicon_and_other_paths_are_ignored_before_the_real_callback(
 
 async def test_a_second_callback_after_success_is_not_redeemed(client: httpx.AsyncClient) -> None:
     async with listener() as srv:
-        first = asyncio.create_task(client.get(srv.redirect_uri, params={"code": "one", "state": STATE}))
+        first = asyncio.create_task(
+            client.get(srv.redirect_uri, params={"code": "one", "state": STATE})
+        )
         assert await srv.wait_for_code() == "one"
         second = await client.get(srv.redirect_uri, params={"code": "two", "state": STATE})
         srv.finish(ok=True, message="done")
@@ -184,7 +194,9 @@ async def test_localhost_binds_and_answers_on_ipv4(client: httpx.AsyncClient) ->
     async with CallbackServer(CallbackConfig(host="localhost", port=0), state=STATE) as srv:
         assert srv.redirect_uri.startswith("http://localhost:")
         page = asyncio.create_task(
-            client.get(f"http://127.0.0.1:{srv.port}/callback", params={"code": "c", "state": STATE})
+            client.get(
+                f"http://127.0.0.1:{srv.port}/callback", params={"code": "c", "state": STATE}
+            )
         )
         assert await srv.wait_for_code() == "c"
         srv.finish(ok=True, message="ok")

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
+import asyncio
 import io
-import json
 from pathlib import Path
 
 import httpx
@@ -9,7 +9,7 @@ import pytest
 
 from mcp_oauth2_proxy.auth import AuthSession, create_auth
 from mcp_oauth2_proxy.auth.pkce import new_pkce
-from mcp_oauth2_proxy.auth.store import FileStore, MemoryStore
+from mcp_oauth2_proxy.auth.store import MemoryStore
 from mcp_oauth2_proxy.errors import AuthError
 from tests.support.auth_helpers import FakeClock, FollowingBrowser, PrintOnlyBrowser, make_settings
 from tests.support.oauth_server import RESOURCE, FakeAuthServer
@@ -101,8 +101,6 @@ async def test_token_is_refreshed_skew_seconds_before_expiry(
 async def test_concurrent_requests_share_one_refresh(
     server: FakeAuthServer, http: httpx.AsyncClient, browser: FollowingBrowser, clock: FakeClock
 ) -> None:
-    import asyncio
-
     session = await create_auth(
         make_settings(), http, opener=browser, clock=clock, stderr=io.StringIO()
     )
@@ -258,7 +256,7 @@ async def test_client_credentials_with_basic_auth_audience_scope_and_resource(
         "resource": RESOURCE,
         "tenant": "t1",
     }
-    token_call = [s for s in server.seen if s.url.endswith("/token")][0]
+    token_call = next(s for s in server.seen if s.url.endswith("/token"))
     assert token_call.headers["authorization"].startswith("Basic ")
 
 
@@ -269,7 +267,7 @@ async def test_client_credentials_auto_picks_basic_when_advertised(
     settings = make_settings(grant="client_credentials", clientSecret="sec")
     session = await create_auth(settings, http, clock=clock)
     await session.prefetch()
-    token_call = [s for s in server.seen if s.url.endswith("/token")][0]
+    token_call = next(s for s in server.seen if s.url.endswith("/token"))
     assert token_call.headers["authorization"].startswith("Basic ")
     assert "client_secret" not in server.token_requests[0]
 
@@ -341,8 +339,37 @@ async def test_file_store_holds_no_plaintext_after_a_login(
     await session.prefetch()
     await browser.settle()
     secrets = list(server.refresh_tokens) + list(server.access_tokens)
-    blobs = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
+    blobs = await asyncio.to_thread(read_all, tmp_path)
+    assert secrets
     assert blobs
     assert not any(s.encode() in blobs for s in secrets)
-    assert json.dumps(secrets)  # secrets exist, so the check above was meaningful
-    assert isinstance(FileStore(tmp_path), FileStore)
+
+
+def read_all(directory: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file())
+
+
+async def test_cancelling_a_login_in_progress_closes_the_listener_cleanly(
+    http: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    opened = asyncio.Event()
+
+    class Watcher(PrintOnlyBrowser):
+        def open(self, url: str) -> bool:
+            opened.set()
+            return super().open(url)
+
+    watcher = Watcher()
+    session = await create_auth(
+        make_settings(), http, opener=watcher, clock=clock, stderr=io.StringIO()
+    )
+    task = asyncio.create_task(session.prefetch())
+    await opened.wait()
+    redirect = httpx.URL(watcher.urls[0]).params["redirect_uri"]
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await session.aclose()
+    async with httpx.AsyncClient(trust_env=False) as real:
+        with pytest.raises(httpx.ConnectError):
+            await real.get(redirect)

@@ -99,7 +99,7 @@ def test_directory_is_0700_and_files_are_0600(tmp_path: Path) -> None:
     directory = tmp_path / "cache"
     FileStore(directory).save_sync(KEY, entry())
     assert directory.stat().st_mode & 0o777 == 0o700
-    files = [p for p in directory.iterdir()]
+    files = list(directory.iterdir())
     assert len(files) == 2
     assert all(p.stat().st_mode & 0o777 == 0o600 for p in files)
 
@@ -126,7 +126,9 @@ def test_crash_between_write_and_rename_leaves_the_old_entry_readable(
         store.save_sync(KEY, entry("new"))
     monkeypatch.undo()
     assert FileStore(tmp_path).load_sync(KEY) == entry("old")
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["key.bin", store.path_for(KEY).name])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["key.bin", store.path_for(KEY).name]
+    )
 
 
 def test_a_leftover_temporary_file_does_not_disturb_reads_or_writes(tmp_path: Path) -> None:

@@ -13,7 +13,9 @@ from mcp_oauth2_proxy.auth.wellknown import (
 
 
 def test_protected_resource_candidates_header_then_path_then_root() -> None:
-    assert protected_resource_metadata_urls("https://mcp.test/api/mcp", "https://mcp.test/meta") == [
+    assert protected_resource_metadata_urls(
+        "https://mcp.test/api/mcp", "https://mcp.test/meta"
+    ) == [
         "https://mcp.test/meta",
         "https://mcp.test/.well-known/oauth-protected-resource/api/mcp",
         "https://mcp.test/.well-known/oauth-protected-resource",

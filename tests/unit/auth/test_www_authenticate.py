@@ -45,7 +45,9 @@ def test_finds_bearer_in_a_later_header_line() -> None:
 
 
 def test_quoted_strings_keep_commas_and_unescape_backslashes() -> None:
-    challenges = parse_www_authenticate(r'Bearer error_description="bad \"token\", really", scope=x')
+    challenges = parse_www_authenticate(
+        r'Bearer error_description="bad \"token\", really", scope=x'
+    )
     assert challenges[0].params["error_description"] == 'bad "token", really'
     assert challenges[0].params["scope"] == "x"
 
