@@ -48,7 +48,7 @@ async def browser_login(
     state = new_state()
     register_secret(pkce.verifier)
     async with CallbackServer(
-        callback, state=state, issuer=server.issuer, iss_required=server.iss_supported
+        callback, state=state, issuer=server.response_issuer, iss_required=server.iss_supported
     ) as listener:
         url = build_authorization_url(
             server.authorization_endpoint,

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from ..errors import AuthError
+from ..errors import AuthError, StoreError
 from ..log import get_logger, register_secret
 from ..urls import origin
 from .client import Clock, TokenClient
@@ -194,7 +194,7 @@ class TokenManager:
         """Memory first; then the stored token unless a different seed was configured."""
         if self._refresh_token is not None:
             return self._refresh_token
-        entry = await self._store.load(ctx.store_key)
+        entry = await self._load_entry(ctx)
         stored = entry.get("refresh_token") if entry else None
         same_lineage = entry is not None and entry.get("seed") == self._seed_fp
         if isinstance(stored, str) and stored and (self._seed_fp is None or same_lineage):
@@ -232,14 +232,30 @@ class TokenManager:
             "token_endpoint": ctx.tokens.token_url,
             "saved_at": int(time.time()),
         }
-        await self._store.save(ctx.store_key, entry)
+        try:
+            await self._store.save(ctx.store_key, entry)
+        except StoreError as exc:
+            # The token works for this run; only the next start will need a new login.
+            log.warning("oauth.store_write_failed", error=str(exc))
+            return
         log.debug("oauth.refresh_token_stored")
 
     async def _drop_refresh_token(self, ctx: OAuthContext, refresh_token: str) -> None:
         self._refresh_token = None
-        entry = await self._store.load(ctx.store_key)
+        entry = await self._load_entry(ctx)
         if entry is not None and entry.get("refresh_token") == refresh_token:
-            await self._store.delete(ctx.store_key)
+            try:
+                await self._store.delete(ctx.store_key)
+            except StoreError as exc:
+                log.warning("oauth.store_delete_failed", error=str(exc))
+
+    async def _load_entry(self, ctx: OAuthContext) -> dict[str, Any] | None:
+        """Load the stored entry; an unreadable store counts as empty (a login replaces it)."""
+        try:
+            return await self._store.load(ctx.store_key)
+        except StoreError as exc:
+            log.warning("oauth.store_read_failed", error=str(exc))
+            return None
 
 
 def _login_needed(rejected: bool) -> AuthError:

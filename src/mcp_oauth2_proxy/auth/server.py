@@ -18,8 +18,10 @@ from .wellknown import canonical_resource_uri, legacy_endpoints
 class ServerConfig:
     """The authorization server as this run will use it.
 
-    ``issuer`` is set only when verified metadata named it (RFC 9207 checks
-    need a trusted value); ``identity`` names the server for storage either way.
+    ``issuer`` is set only when verified metadata named it; ``response_issuer``
+    is the value RFC 9207 checks the authorization response against (None when
+    the authorization endpoint is not that server's); ``identity`` names the
+    server for storage either way.
     """
 
     identity: str
@@ -31,6 +33,7 @@ class ServerConfig:
     scope: str | None
     auth_methods: tuple[str, ...] | None = None
     pkce_methods: tuple[str, ...] | None = None
+    response_issuer: str | None = None
     iss_supported: bool = False
 
 
@@ -59,6 +62,8 @@ def resolve_server(settings: Settings, found: DiscoveryResult | None) -> ServerC
         offline_access=o.grant == "authorization_code",
     )
     issuer = meta.issuer if meta else None
+    # RFC 9207 can only vouch for responses from the discovered server's own endpoint.
+    checked = meta is not None and authorize == meta.authorization_endpoint
     return ServerConfig(
         # A configured token URL names the server even when discovery fails on some
         # runs, so the stored entry is found again.
@@ -71,7 +76,9 @@ def resolve_server(settings: Settings, found: DiscoveryResult | None) -> ServerC
         scope=scope,
         auth_methods=meta.token_endpoint_auth_methods_supported if meta else None,
         pkce_methods=meta.code_challenge_methods_supported if meta else None,
-        iss_supported=bool(meta and meta.authorization_response_iss_parameter_supported),
+        response_issuer=issuer if checked else None,
+        iss_supported=checked
+        and bool(meta and meta.authorization_response_iss_parameter_supported),
     )
 
 

@@ -233,3 +233,14 @@ async def test_probe_does_not_carry_the_clients_default_headers() -> None:
     assert all("x-secret" not in r.headers for r in seen)
     assert seen[0].headers["x-api"] == "probe-only"
     assert all("x-api" not in r.headers for r in seen[1:])
+
+
+async def test_iss_is_not_checked_against_a_server_whose_endpoint_was_overridden(
+    server: FakeAuthServer, http: httpx.AsyncClient
+) -> None:
+    ctx = await resolve_context(
+        make_settings(authorizationUrl="https://idp.test/authorize"), http, FakeClock()
+    )
+    assert ctx.server.issuer == ISSUER
+    assert ctx.server.response_issuer is None
+    assert not ctx.server.iss_supported

@@ -373,3 +373,16 @@ async def test_cancelling_a_login_in_progress_closes_the_listener_cleanly(
     async with httpx.AsyncClient(trust_env=False) as real:
         with pytest.raises(httpx.ConnectError):
             await real.get(redirect)
+
+
+async def test_a_store_that_cannot_be_written_does_not_fail_the_login(
+    server: FakeAuthServer, http: httpx.AsyncClient, browser: FollowingBrowser, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    settings = make_settings(tokenStore="file", tokenCacheDir=str(blocker / "cache"))
+    session = await create_auth(
+        settings, http, opener=browser, clock=FakeClock(), stderr=io.StringIO()
+    )
+    assert (await call_upstream(http, session)).status_code == 200
+    await browser.settle()
