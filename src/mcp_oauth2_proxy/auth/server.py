@@ -1,0 +1,128 @@
+"""Merge configuration and discovery into the endpoints and parameters to use (pure).
+
+Explicit configuration always wins over anything discovered (SPEC §3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..config import Settings
+from ..errors import AuthError
+from .discovery import DiscoveryResult
+from .grants import ClientAuth, RequestOptions, choose_auth_method, select_scope, split_extra_params
+from .wellknown import canonical_resource_uri, legacy_endpoints
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """The authorization server as this run will use it.
+
+    ``issuer`` is set only when verified metadata named it; ``response_issuer``
+    is the value RFC 9207 checks the authorization response against (None when
+    the authorization endpoint is not that server's); ``identity`` names the
+    server for storage either way.
+    """
+
+    identity: str
+    issuer: str | None
+    authorization_endpoint: str | None
+    token_endpoint: str | None
+    registration_endpoint: str | None
+    resource: str
+    scope: str | None
+    auth_methods: tuple[str, ...] | None = None
+    pkce_methods: tuple[str, ...] | None = None
+    response_issuer: str | None = None
+    iss_supported: bool = False
+
+
+def resolve_server(settings: Settings, found: DiscoveryResult | None) -> ServerConfig:
+    """Combine ``settings`` with ``found`` (None when discovery is off or failed)."""
+    o = settings.oauth2
+    meta = found.server_metadata if found else None
+    prm = found.resource_metadata if found else None
+    legacy = legacy_endpoints(found.issuer) if found and found.legacy and found.issuer else {}
+    authorize = o.authorization_url or (meta.authorization_endpoint if meta else None)
+    token = o.token_url or (meta.token_endpoint if meta else None)
+    register = meta.registration_endpoint if meta else None
+    authorize = authorize or legacy.get("authorization_endpoint")
+    token = token or legacy.get("token_endpoint")
+    register = register or legacy.get("registration_endpoint")
+    resource = (
+        o.resource
+        or (prm.resource if prm else None)
+        or canonical_resource_uri(settings.upstream.url)
+    )
+    scope = select_scope(
+        configured=o.scope,
+        challenge=found.challenge.scope if found and found.challenge else None,
+        resource_scopes=prm.scopes_supported if prm else (),
+        server_scopes=meta.scopes_supported if meta else (),
+        offline_access=o.grant == "authorization_code",
+    )
+    issuer = meta.issuer if meta else None
+    # RFC 9207 can only vouch for responses from the discovered server's own endpoint.
+    checked = meta is not None and authorize == meta.authorization_endpoint
+    return ServerConfig(
+        # A configured token URL names the server even when discovery fails on some
+        # runs, so the stored entry is found again.
+        identity=o.token_url or issuer or token or settings.upstream.url,
+        issuer=issuer,
+        authorization_endpoint=authorize,
+        token_endpoint=token,
+        registration_endpoint=register,
+        resource=resource,
+        scope=scope,
+        auth_methods=meta.token_endpoint_auth_methods_supported if meta else None,
+        pkce_methods=meta.code_challenge_methods_supported if meta else None,
+        response_issuer=issuer if checked else None,
+        iss_supported=checked
+        and bool(meta and meta.authorization_response_iss_parameter_supported),
+    )
+
+
+def client_auth(settings: Settings, server: ServerConfig) -> ClientAuth:
+    """Return the configured client and its token-endpoint authentication method.
+
+    Raises:
+        AuthError: no client id is configured (registration comes in a later version).
+
+    """
+    o = settings.oauth2
+    if not o.client_id:
+        raise AuthError(
+            "no OAuth client id: set OAUTH2_CLIENT_ID (oauth2.clientId) to the client registered "
+            "with the authorization server"
+        )
+    secret = o.client_secret.get_secret_value() if o.client_secret else None
+    method = choose_auth_method(
+        o.auth_style, has_secret=secret is not None, advertised=server.auth_methods
+    )
+    return ClientAuth(o.client_id, secret, method)
+
+
+def request_options(settings: Settings, server: ServerConfig) -> RequestOptions:
+    """Return scope, resource, audience and the usable extra parameters."""
+    extra, _ = split_extra_params(settings.oauth2.extra_params)
+    return RequestOptions(
+        scope=server.scope, resource=server.resource, audience=settings.oauth2.audience, extra=extra
+    )
+
+
+def require_token_endpoint(server: ServerConfig) -> str:
+    """Return the token endpoint, or raise an error saying how to provide one."""
+    if not server.token_endpoint:
+        raise AuthError(
+            "no token endpoint: set OAUTH2_TOKEN_URL (oauth2.tokenUrl) or enable discovery"
+        )
+    return server.token_endpoint
+
+
+__all__ = [
+    "ServerConfig",
+    "client_auth",
+    "request_options",
+    "require_token_endpoint",
+    "resolve_server",
+]
