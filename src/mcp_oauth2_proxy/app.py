@@ -13,12 +13,13 @@ import httpx
 import truststore
 
 from .bridge import Bridge
-from .errors import EXIT_OK, ConfigError
+from .errors import EXIT_OK, AuthError, ConfigError
 from .log import configure_logging, get_logger
 from .stdio import StdioReader, StdioWriter
 from .transport.streamable_http import StreamableHttpTransport
 
 if TYPE_CHECKING:
+    from .auth import AuthSession
     from .config import Settings
 
 MAX_CONNECTIONS = 4096
@@ -47,15 +48,14 @@ def run(settings: Settings) -> int:
             field="upstream.transport",
         )
     _raise_file_limit()
-    anyio.run(_serve, settings)
-    return EXIT_OK
+    return anyio.run(_serve, settings)
 
 
-async def _serve(settings: Settings) -> None:
+async def _serve(settings: Settings) -> int:
     async with build_client(settings) as client:
-        auth = build_auth(settings, client)
-        if auth is not None:
-            client.auth = auth
+        session = await build_auth(settings, client)
+        if session is not None:
+            client.auth = session.auth
         upstream = settings.upstream
         transport = StreamableHttpTransport(
             client,
@@ -68,12 +68,34 @@ async def _serve(settings: Settings) -> None:
         bridge = Bridge(transport, writer, open_server_stream=upstream.open_server_stream)
         writer.on_closed = bridge.stop
         _log.info("bridge.started", upstream=upstream.url, grant=settings.oauth2.grant)
+        failure: list[AuthError] = []
         async with anyio.create_task_group() as tg:
             if sys.platform != "win32":
                 tg.start_soon(_stop_on_signal, bridge)
+            if session is not None:
+                tg.start_soon(_prefetch, session, bridge, failure)
             await bridge.run(StdioReader())
             tg.cancel_scope.cancel()
+        if session is not None:
+            await session.aclose()
         _log.info("bridge.stopped")
+        if failure:
+            raise failure[0]
+        return EXIT_OK
+
+
+async def _prefetch(session: AuthSession, bridge: Bridge, failure: list[AuthError]) -> None:
+    """Log in while stdin is already read, so the browser opens before the first message.
+
+    A login that fails here means no request could ever succeed: the bridge
+    stops (pending requests are answered with errors) and the run ends with
+    the authorization exit code.
+    """
+    try:
+        await session.prefetch()
+    except AuthError as exc:
+        failure.append(exc)
+        bridge.stop()
 
 
 async def _stop_on_signal(bridge: Bridge) -> None:
@@ -118,19 +140,17 @@ def build_ssl_context() -> ssl.SSLContext:
     return ctx
 
 
-# --- OAuth injection point ---------------------------------------------------------------
-# The auth package (written separately) provides an httpx.Auth; the lead replaces the body of
-# this one function at merge time. The bridge and transport never import the auth package.
-def build_auth(settings: Settings, client: httpx.AsyncClient) -> httpx.Auth | None:
-    """Return the ``httpx.Auth`` that adds the bearer token, or None for grant ``none``."""
-    del client  # the real implementation uses it for discovery and token requests
+async def build_auth(settings: Settings, client: httpx.AsyncClient) -> AuthSession | None:
+    """Return the authorization of this run, or None for grant ``none`` (static headers only).
+
+    The auth package is imported here, in the composition root, and only when
+    a grant needs it: the bridge and transport never import it.
+    """
     if settings.oauth2.grant == "none":
         return None
-    raise ConfigError(
-        f"oauth2.grant {settings.oauth2.grant!r}: OAuth grants need the auth package, which is "
-        "not part of this build yet; use --grant none with --header for static credentials",
-        field="oauth2.grant",
-    )
+    from .auth import create_auth
+
+    return await create_auth(settings, client)
 
 
 def _raise_file_limit() -> None:

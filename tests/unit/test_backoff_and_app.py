@@ -4,11 +4,11 @@ import ast
 import ssl
 from pathlib import Path
 
+import httpx
 import pytest
 
 from mcp_oauth2_proxy import app
 from mcp_oauth2_proxy.config import Settings
-from mcp_oauth2_proxy.errors import ConfigError
 from mcp_oauth2_proxy.transport.backoff import Backoff
 
 pytestmark = pytest.mark.anyio
@@ -28,11 +28,15 @@ def _settings(**oauth2: str) -> Settings:
     )
 
 
-async def test_grant_none_needs_no_auth_and_other_grants_wait_for_the_auth_package() -> None:
+async def test_grant_none_needs_no_auth_and_oauth_grants_get_a_bearer_auth() -> None:
     async with app.build_client(_settings(grant="none")) as client:
-        assert app.build_auth(_settings(grant="none"), client) is None
-        with pytest.raises(ConfigError, match="auth package"):
-            app.build_auth(_settings(grant="client_credentials"), client)
+        assert await app.build_auth(_settings(grant="none"), client) is None
+        session = await app.build_auth(
+            _settings(grant="client_credentials", clientId="svc", tokenStore="memory"), client
+        )
+        assert session is not None
+        assert isinstance(session.auth, httpx.Auth)
+        await session.aclose()
 
 
 async def test_the_http_client_uses_env_proxies_no_redirects_and_no_pool_timeout() -> None:
