@@ -30,9 +30,7 @@ def new_pkce() -> Pkce:
     return Pkce(secrets.token_urlsafe(48))
 
 
-async def register(
-    auth: httpx.AsyncClient, **metadata: Any
-) -> dict[str, Any]:
+async def register(auth: httpx.AsyncClient, **metadata: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "client_name": "test client",
         "redirect_uris": [REDIRECT_URI],
@@ -64,7 +62,7 @@ def authorize_params(client_id: str, pkce: Pkce, **extra: str) -> dict[str, str]
 def redirect_query(response: httpx.Response) -> dict[str, str]:
     assert response.status_code in (302, 303), response.text
     location = response.headers["location"]
-    assert location.startswith(REDIRECT_URI.split("/callback")[0])
+    assert location.startswith("http://127.0.0.1:")
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
 
 
@@ -75,9 +73,7 @@ async def get_code(auth: httpx.AsyncClient, client_id: str, pkce: Pkce, **extra:
     return query["code"]
 
 
-async def token(
-    http: httpx.AsyncClient, form: Mapping[str, str], **kwargs: Any
-) -> httpx.Response:
+async def token(http: httpx.AsyncClient, form: Mapping[str, str], **kwargs: Any) -> httpx.Response:
     return await http.post("/token", data=dict(form), **kwargs)
 
 

@@ -37,7 +37,9 @@ def code_form(client_id: str, code: str, verifier: str, **extra: str) -> dict[st
 
 async def test_auto_approval_redirects_with_code_state_and_iss(auth: httpx.AsyncClient) -> None:
     client = await register(auth)
-    response = await auth.get("/authorize", params=authorize_params(client["client_id"], new_pkce()))
+    response = await auth.get(
+        "/authorize", params=authorize_params(client["client_id"], new_pkce())
+    )
     query = redirect_query(response)
     assert query["state"] == "state-123"
     assert query["iss"] == ISSUER
@@ -238,5 +240,7 @@ async def test_deny_policy_redirects_with_access_denied(
 ) -> None:
     demo.set_approval("deny")
     client = await register(auth)
-    response = await auth.get("/authorize", params=authorize_params(client["client_id"], new_pkce()))
+    response = await auth.get(
+        "/authorize", params=authorize_params(client["client_id"], new_pkce())
+    )
     assert redirect_query(response)["error"] == "access_denied"

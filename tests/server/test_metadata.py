@@ -5,7 +5,15 @@ import pytest
 
 from mcp_oauth2_proxy.server import DemoServers, StaticMetadataFetcher, build_demo_servers
 
-from .flows import ISSUER, MCP_URL, REDIRECT_URI, authorize_params, new_pkce, redirect_query, register
+from .flows import (
+    ISSUER,
+    MCP_URL,
+    REDIRECT_URI,
+    authorize_params,
+    new_pkce,
+    redirect_query,
+    register,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -115,7 +123,10 @@ async def test_registration_refuses_unsafe_redirect_uris(auth: httpx.AsyncClient
             {"grant_types": ["client_credentials"], "token_endpoint_auth_method": "none"},
             "invalid_client_metadata",
         ),
-        ({"grant_types": ["authorization_code"], "token_endpoint_auth_method": "none"}, "invalid_redirect_uri"),
+        (
+            {"grant_types": ["authorization_code"], "token_endpoint_auth_method": "none"},
+            "invalid_redirect_uri",
+        ),
         ({"redirect_uris": "http://127.0.0.1/cb"}, "invalid_client_metadata"),
     ],
 )
@@ -211,7 +222,9 @@ async def test_metadata_document_clients_complete_the_code_flow_with_auto_approv
     assert response.json()["refresh_token"]
 
 
-async def test_metadata_failure_injection_makes_discovery_fail_once(demo: DemoServers, auth: httpx.AsyncClient) -> None:
+async def test_metadata_failure_injection_makes_discovery_fail_once(
+    demo: DemoServers, auth: httpx.AsyncClient
+) -> None:
     from mcp_oauth2_proxy.server import Failure
 
     demo.failures.fail_next("metadata", Failure.server_error(404, "not found"))

@@ -60,7 +60,10 @@ async def test_reuse_detection_can_be_switched_off() -> None:
     transport = httpx.ASGITransport(app=demo.auth_app)
     async with httpx.AsyncClient(transport=transport, base_url=ISSUER) as auth:
         first = await login(auth)
-        second = {**(await token(auth, refresh_form(first))).json(), "client_id": first["client_id"]}
+        second = {
+            **(await token(auth, refresh_form(first))).json(),
+            "client_id": first["client_id"],
+        }
         assert (await token(auth, refresh_form(first))).json()["error"] == "invalid_grant"
         assert (await token(auth, refresh_form(second))).status_code == 200
 
