@@ -46,6 +46,7 @@ async def test_authorization_server_metadata_advertises_every_endpoint_and_capab
     assert doc["token_endpoint_auth_methods_supported"] == [
         "client_secret_basic",
         "client_secret_post",
+        "private_key_jwt",
         "none",
     ]
     openid = await auth.get("/.well-known/openid-configuration")

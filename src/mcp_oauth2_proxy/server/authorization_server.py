@@ -22,7 +22,9 @@ from .. import log
 from .approval import ApprovalPolicy, AskUser, ConsentRequest
 from .cimd import MetadataDocumentResolver, MetadataFetcher, StaticMetadataFetcher
 from .cimd import is_metadata_client_id as _is_metadata_url
-from .clients import ClientRegistry, InMemoryClientRegistry
+from .client_assertion import SUPPORTED_ALGORITHMS, AssertionVerifier
+from .client_auth import authenticate_client
+from .clients import SUPPORTED_AUTH_METHODS, ClientRegistry, InMemoryClientRegistry
 from .clock import Clock, SystemClock
 from .events import EventLog, EventRecorder
 from .failures import FailureInjector
@@ -82,6 +84,9 @@ class AuthorizationServer:
         self.resolver = MetadataDocumentResolver(
             metadata_fetcher or StaticMetadataFetcher(), self.clock
         )
+        self.assertions = AssertionVerifier(
+            self.clock, (settings.issuer, settings.endpoint("/token"))
+        )
         self._consents: dict[str, PendingConsent] = {}
 
     # -- clients ------------------------------------------------------------------
@@ -98,6 +103,18 @@ class AuthorizationServer:
         if self.settings.allow_metadata_documents and _is_metadata_url(client_id):
             return await self.resolver.resolve(client_id)
         return None
+
+    async def authenticate(
+        self, authorization: str | None, form: dict[str, str]
+    ) -> RegisteredClient:
+        """Authenticate the client of a token, revocation or device request (RFC 6749 §2.3)."""
+        return await authenticate_client(
+            authorization,
+            form,
+            self.find_client,
+            strict_method=self.settings.strict_client_auth_method,
+            assertions=self.assertions,
+        )
 
     # -- metadata -----------------------------------------------------------------
 
@@ -118,16 +135,9 @@ class AuthorizationServer:
                 "client_credentials",
                 "urn:ietf:params:oauth:grant-type:device_code",
             ],
-            "token_endpoint_auth_methods_supported": [
-                "client_secret_basic",
-                "client_secret_post",
-                "none",
-            ],
-            "revocation_endpoint_auth_methods_supported": [
-                "client_secret_basic",
-                "client_secret_post",
-                "none",
-            ],
+            "token_endpoint_auth_methods_supported": list(SUPPORTED_AUTH_METHODS),
+            "token_endpoint_auth_signing_alg_values_supported": list(SUPPORTED_ALGORITHMS),
+            "revocation_endpoint_auth_methods_supported": list(SUPPORTED_AUTH_METHODS),
             "code_challenge_methods_supported": ["S256"],
             "scopes_supported": list(s.scopes_supported),
             "authorization_response_iss_parameter_supported": True,

@@ -15,10 +15,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .clients import check_client_metadata
+from .clients import check_client_metadata, check_jwks
 from .clock import Clock
 from .http import OAuthProtocolError, split_scope
-from .models import PUBLIC_AUTH_METHOD, SECRET_AUTH_METHODS, RegisteredClient
+from .models import PRIVATE_KEY_JWT, PUBLIC_AUTH_METHOD, SECRET_AUTH_METHODS, RegisteredClient
 
 MAX_DOCUMENT_BYTES = 5 * 1024
 _FORBIDDEN_FIELDS = ("client_secret", "client_secret_expires_at")
@@ -114,7 +114,7 @@ def client_from_document(url: str, document: Mapping[str, Any]) -> RegisteredCli
     metadata.setdefault("token_endpoint_auth_method", PUBLIC_AUTH_METHOD)
     try:
         redirect_uris, grant_types, method = check_client_metadata(
-            metadata, auth_methods=(PUBLIC_AUTH_METHOD,)
+            metadata, auth_methods=(PUBLIC_AUTH_METHOD, PRIVATE_KEY_JWT)
         )
     except OAuthProtocolError as exc:
         raise OAuthProtocolError("invalid_client", exc.description) from exc
@@ -125,6 +125,7 @@ def client_from_document(url: str, document: Mapping[str, Any]) -> RegisteredCli
         redirect_uris=tuple(redirect_uris),
         grant_types=frozenset(grant_types),
         token_endpoint_auth_method=method,
+        jwks=check_jwks(metadata.get("jwks")) if method == PRIVATE_KEY_JWT else None,
         client_name=metadata.get("client_name")
         if isinstance(metadata.get("client_name"), str)
         else None,

@@ -1,7 +1,8 @@
 """Client authentication at the token, revocation and device endpoints (RFC 6749 §2.3).
 
 Supports ``client_secret_basic`` (id and secret form-encoded, then Base64),
-``client_secret_post`` and ``none`` for public clients. A failure is
+``client_secret_post``, ``private_key_jwt`` (RFC 7523 §2.2) and ``none`` for
+public clients. A failure is
 ``invalid_client`` with status 401, plus a ``WWW-Authenticate: Basic`` challenge
 when the client tried Basic (RFC 6749 §5.2).
 """
@@ -15,8 +16,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
+from .client_assertion import ASSERTION_TYPE, AssertionVerifier, assertion_subject
 from .http import OAuthProtocolError
-from .models import PUBLIC_AUTH_METHOD, RegisteredClient
+from .models import PRIVATE_KEY_JWT, PUBLIC_AUTH_METHOD, RegisteredClient
 
 ClientLookup = Callable[[str], Awaitable[RegisteredClient | None]]
 
@@ -28,6 +30,7 @@ class PresentedCredentials:
     client_id: str | None
     secret: str | None
     method: str
+    assertion: str | None = None
 
 
 def parse_basic(header: str | None) -> tuple[str, str] | None:
@@ -49,7 +52,7 @@ def presented_credentials(
 ) -> PresentedCredentials:
     """Work out which authentication method the request used, refusing mixtures."""
     if "client_assertion" in form or "client_assertion_type" in form:
-        raise _invalid_client("private_key_jwt is not supported by this server")
+        return _assertion_credentials(authorization, form)
     basic = parse_basic(authorization)
     if basic is not None:
         if "client_secret" in form:
@@ -64,12 +67,25 @@ def presented_credentials(
     return PresentedCredentials(form.get("client_id"), None, PUBLIC_AUTH_METHOD)
 
 
+def _assertion_credentials(
+    authorization: str | None, form: Mapping[str, str]
+) -> PresentedCredentials:
+    assertion = form.get("client_assertion")
+    if form.get("client_assertion_type") != ASSERTION_TYPE or not assertion:
+        raise _invalid_client("client_assertion_type must be jwt-bearer with a client_assertion")
+    if authorization or "client_secret" in form:
+        raise OAuthProtocolError("invalid_request", "use one client authentication method")
+    client_id = form.get("client_id") or assertion_subject(assertion)
+    return PresentedCredentials(client_id, None, PRIVATE_KEY_JWT, assertion)
+
+
 async def authenticate_client(
     authorization: str | None,
     form: Mapping[str, str],
     lookup: ClientLookup,
     *,
     strict_method: bool = True,
+    assertions: AssertionVerifier | None = None,
 ) -> RegisteredClient:
     """Return the authenticated client or raise ``invalid_client`` (RFC 6749 §2.3)."""
     creds = presented_credentials(authorization, form)
@@ -79,6 +95,13 @@ async def authenticate_client(
     client = await lookup(creds.client_id)
     if client is None:
         raise _invalid_client("unknown client", basic=basic)
+    if creds.assertion is not None:
+        if client.token_endpoint_auth_method != PRIVATE_KEY_JWT or assertions is None:
+            raise _invalid_client("client is not registered for private_key_jwt")
+        assertions.verify(creds.assertion, client.client_id, client.jwks)
+        return client
+    if client.token_endpoint_auth_method == PRIVATE_KEY_JWT:
+        raise _invalid_client("client must authenticate with private_key_jwt", basic=basic)
     if client.is_public:
         if creds.secret is not None:
             raise _invalid_client("public clients have no secret", basic=basic)

@@ -19,6 +19,7 @@ from .models import (
     GRANT_CLIENT_CREDENTIALS,
     GRANT_DEVICE_CODE,
     GRANT_REFRESH_TOKEN,
+    PRIVATE_KEY_JWT,
     PUBLIC_AUTH_METHOD,
     SECRET_AUTH_METHODS,
     RegisteredClient,
@@ -31,7 +32,12 @@ SUPPORTED_GRANT_TYPES = (
     GRANT_CLIENT_CREDENTIALS,
     GRANT_DEVICE_CODE,
 )
-SUPPORTED_AUTH_METHODS = ("client_secret_basic", "client_secret_post", PUBLIC_AUTH_METHOD)
+SUPPORTED_AUTH_METHODS = (
+    "client_secret_basic",
+    "client_secret_post",
+    PRIVATE_KEY_JWT,
+    PUBLIC_AUTH_METHOD,
+)
 _REDIRECTING_GRANTS = frozenset({GRANT_AUTHORIZATION_CODE})
 
 
@@ -163,12 +169,24 @@ def check_client_metadata(
         raise OAuthProtocolError(
             "invalid_client_metadata", "client_credentials needs an authenticated client"
         )
+    if method == PRIVATE_KEY_JWT:
+        check_jwks(metadata.get("jwks"))
     redirect_uris = _string_list(metadata, "redirect_uris", [])
     if _REDIRECTING_GRANTS & set(grant_types) and not redirect_uris:
         raise OAuthProtocolError("invalid_redirect_uri", "redirect_uris is required")
     for uri in redirect_uris:
         validate_redirect_uri(uri)
     return redirect_uris, grant_types, method
+
+
+def check_jwks(jwks: object) -> Mapping[str, Any]:
+    """Return an inline JWK Set, or raise: ``private_key_jwt`` needs ``jwks`` (no ``jwks_uri``)."""
+    keys = jwks.get("keys") if isinstance(jwks, dict) else None
+    if not isinstance(jwks, dict) or not isinstance(keys, list) or not keys:
+        raise OAuthProtocolError(
+            "invalid_client_metadata", "private_key_jwt needs an inline jwks with keys"
+        )
+    return jwks
 
 
 def register_client(
@@ -201,6 +219,7 @@ def register_client(
         client_secret=secret,
         client_name=_optional_string(metadata, "client_name"),
         scope=scope,
+        jwks=check_jwks(metadata.get("jwks")) if method == PRIVATE_KEY_JWT else None,
         client_id_issued_at=issued_at,
         metadata=echoed,
     )
@@ -223,6 +242,7 @@ __all__ = [
     "ClientRegistry",
     "InMemoryClientRegistry",
     "check_client_metadata",
+    "check_jwks",
     "find_redirect_uri",
     "redirect_uri_matches",
     "register_client",

@@ -10,7 +10,6 @@ from starlette.routing import BaseRoute, Route
 
 from .approval import ConsentRequest, Decision
 from .authorize import CSRF_COOKIE_PREFIX, set_csrf_cookie
-from .client_auth import authenticate_client
 from .events import annotate
 from .failures import DEVICE_AUTHORIZATION
 from .grants import normalize_user_code
@@ -33,12 +32,7 @@ def routes(server: AuthorizationServer) -> list[BaseRoute]:
             return injected
         try:
             form = await read_form(request)
-            client = await authenticate_client(
-                request.headers.get("authorization"),
-                form,
-                server.find_client,
-                strict_method=server.settings.strict_client_auth_method,
-            )
+            client = await server.authenticate(request.headers.get("authorization"), form)
             scopes = server.tokens.resolve_scopes(form.get("scope"), client)
             resources = server.tokens.resolve_resources(form.get("resource"))
             device_code, device = await server.tokens.start_device(

@@ -15,6 +15,7 @@ from enum import Enum
 from typing import Any
 
 PUBLIC_AUTH_METHOD = "none"
+PRIVATE_KEY_JWT = "private_key_jwt"
 SECRET_AUTH_METHODS = frozenset({"client_secret_basic", "client_secret_post"})
 GRANT_AUTHORIZATION_CODE = "authorization_code"
 GRANT_REFRESH_TOKEN = "refresh_token"  # noqa: S105 - a grant type name, not a secret
@@ -172,6 +173,7 @@ __all__ = [
     "GRANT_CLIENT_CREDENTIALS",
     "GRANT_DEVICE_CODE",
     "GRANT_REFRESH_TOKEN",
+    "PRIVATE_KEY_JWT",
     "PUBLIC_AUTH_METHOD",
     "SECRET_AUTH_METHODS",
     "AccessTokenRecord",

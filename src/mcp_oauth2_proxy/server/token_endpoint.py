@@ -9,7 +9,6 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from .. import log
-from .client_auth import authenticate_client
 from .clients import SUPPORTED_GRANT_TYPES
 from .events import annotate
 from .failures import REVOKE, TOKEN
@@ -78,12 +77,7 @@ def routes(server: AuthorizationServer) -> list[BaseRoute]:
 async def _authenticate(
     server: AuthorizationServer, request: Request, form: dict[str, str]
 ) -> RegisteredClient:
-    return await authenticate_client(
-        request.headers.get("authorization"),
-        form,
-        server.find_client,
-        strict_method=server.settings.strict_client_auth_method,
-    )
+    return await server.authenticate(request.headers.get("authorization"), form)
 
 
 async def _grant(
