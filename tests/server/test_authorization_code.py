@@ -70,6 +70,7 @@ async def test_code_exchange_returns_bearer_tokens_bound_to_the_resource(
         ({"response_type": "token"}, "unsupported_response_type"),
         ({"scope": "mcp admin"}, "invalid_scope"),
         ({"resource": "relative/path"}, "invalid_target"),
+        ({"resource": "https://other.example/mcp"}, "invalid_target"),
     ],
 )
 async def test_bad_authorization_requests_are_redirected_back_with_an_error(

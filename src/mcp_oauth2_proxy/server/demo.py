@@ -93,8 +93,9 @@ def build_demo_servers(
     """Wire the authorization server, the gate and the MCP server for the given URLs.
 
     ``auth_overrides`` replaces fields of :class:`AuthorizationServerSettings`
-    (``access_token_ttl``, ``revoke_grant_on_refresh_reuse`` …). Tokens are bound
-    to ``mcp_url`` by default, and the gate accepts only those.
+    (``access_token_ttl``, ``revoke_grant_on_refresh_reuse`` …). The server issues
+    tokens only for ``mcp_url`` (RFC 8707 ``invalid_target`` otherwise), binds them
+    to it when a request names no resource, and the gate accepts only those.
     """
     clock = clock or SystemClock()
     events = events or EventLog(clock)
@@ -103,6 +104,7 @@ def build_demo_servers(
         issuer=issuer,
         scopes_supported=(*scopes_supported, "offline_access"),
         default_scopes=required_scopes,
+        resources=(mcp_url,),
         default_resource=mcp_url,
     )
     settings = dataclasses.replace(settings, **dict(auth_overrides or {}))
@@ -195,16 +197,36 @@ def _config(app: ASGIApp) -> uvicorn.Config:
 
 @asynccontextmanager
 async def run_demo_servers(
-    *, host: str = "127.0.0.1", mcp_path: str = "/mcp", **options: Any
+    *,
+    host: str = "127.0.0.1",
+    mcp_path: str = "/mcp",
+    approval: ApprovalMode | ApprovalPolicy = "auto",
+    clock: Clock | None = None,
+    auth_overrides: Mapping[str, Any] | None = None,
+    scopes_supported: tuple[str, ...] = ("mcp",),
+    required_scopes: tuple[str, ...] = ("mcp",),
+    scope_policy: ScopePolicy | None = None,
+    metadata_fetcher: MetadataFetcher | None = None,
+    events: EventLog | None = None,
 ) -> AsyncIterator[DemoServers]:
     """Serve the demo on two ephemeral ports of ``host`` for the duration of the block.
 
-    ``options`` are passed to :func:`build_demo_servers` (approval, clock,
-    auth_overrides, required_scopes, scope_policy, metadata_fetcher, events).
+    The authorization server is at ``demo.issuer`` and the protected MCP endpoint
+    at ``demo.mcp_url``; the other arguments are those of :func:`build_demo_servers`.
+    Both servers run in the current event loop and stop when the block exits.
     """
     auth_sock, mcp_sock = bind_ephemeral(host), bind_ephemeral(host)
     demo = build_demo_servers(
-        issuer=base_url(auth_sock), mcp_url=base_url(mcp_sock) + mcp_path, **options
+        issuer=base_url(auth_sock),
+        mcp_url=base_url(mcp_sock) + mcp_path,
+        approval=approval,
+        clock=clock,
+        auth_overrides=auth_overrides,
+        scopes_supported=scopes_supported,
+        required_scopes=required_scopes,
+        scope_policy=scope_policy,
+        metadata_fetcher=metadata_fetcher,
+        events=events,
     )
     servers = [
         (_EmbeddedServer(_config(demo.auth_app)), auth_sock),
