@@ -245,3 +245,14 @@ async def test_deny_policy_redirects_with_access_denied(
         "/authorize", params=authorize_params(client["client_id"], new_pkce())
     )
     assert redirect_query(response)["error"] == "access_denied"
+
+
+async def test_offline_access_is_granted_even_when_the_registration_named_only_other_scopes(
+    auth: httpx.AsyncClient,
+) -> None:
+    client = await register(auth, scope="mcp")
+    assert client["scope"] == "mcp"
+    response = await auth.get(
+        "/authorize", params=authorize_params(client["client_id"], new_pkce())
+    )
+    assert "code" in redirect_query(response)

@@ -231,3 +231,41 @@ async def test_metadata_failure_injection_makes_discovery_fail_once(
     demo.failures.fail_next("metadata", Failure.server_error(404, "not found"))
     assert (await auth.get("/.well-known/oauth-authorization-server")).status_code == 404
     assert (await auth.get("/.well-known/oauth-authorization-server")).status_code == 200
+
+
+async def test_the_httpx_fetcher_reads_documents_and_refuses_redirects_errors_and_huge_ones() -> (
+    None
+):
+    from mcp_oauth2_proxy.server import HttpxMetadataFetcher
+    from mcp_oauth2_proxy.server.http import OAuthProtocolError
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/ok.json":
+            return httpx.Response(200, json=CIMD)
+        if request.url.path == "/moved.json":
+            return httpx.Response(302, headers={"Location": "https://client.example/ok.json"})
+        if request.url.path == "/huge.json":
+            return httpx.Response(200, json={**CIMD, "padding": "x" * 10_000})
+        return httpx.Response(404)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(serve)) as http:
+        fetcher = HttpxMetadataFetcher(http)
+        assert (await fetcher.fetch("https://client.example/ok.json"))["client_id"] == CIMD_URL
+        for path in ["/moved.json", "/huge.json", "/missing.json"]:
+            with pytest.raises(OAuthProtocolError) as caught:
+                await fetcher.fetch("https://client.example" + path)
+            assert caught.value.error == "invalid_client"
+
+
+async def test_an_unreachable_metadata_document_is_invalid_client_at_the_token_endpoint() -> None:
+    demo = build_demo_servers(
+        issuer=ISSUER, mcp_url=MCP_URL, metadata_fetcher=StaticMetadataFetcher({})
+    )
+    transport = httpx.ASGITransport(app=demo.auth_app)
+    async with httpx.AsyncClient(transport=transport, base_url=ISSUER) as client:
+        response = await client.post(
+            "/token",
+            data={"grant_type": "refresh_token", "refresh_token": "x", "client_id": CIMD_URL},
+        )
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_client"

@@ -45,9 +45,9 @@ class HttpxMetadataFetcher:
                 url, headers={"Accept": "application/json"}, follow_redirects=False
             )
         except httpx.HTTPError as exc:
-            raise OAuthProtocolError("invalid_client", "client metadata unreachable") from exc
+            raise _invalid_client("client metadata unreachable") from exc
         if response.status_code != 200 or len(response.content) > MAX_DOCUMENT_BYTES:
-            raise OAuthProtocolError("invalid_client", "client metadata document unusable")
+            raise _invalid_client("client metadata document unusable")
         return parse_document(response.content)
 
 
@@ -62,8 +62,12 @@ class StaticMetadataFetcher:
         """Return the stored document or raise ``invalid_client``."""
         self.fetched.append(url)
         if url not in self.documents:
-            raise OAuthProtocolError("invalid_client", "client metadata document not found")
+            raise _invalid_client("client metadata document not found")
         return self.documents[url]
+
+
+def _invalid_client(description: str | None) -> OAuthProtocolError:
+    return OAuthProtocolError("invalid_client", description, status=401)
 
 
 def parse_document(raw: bytes) -> Mapping[str, Any]:
@@ -71,9 +75,9 @@ def parse_document(raw: bytes) -> Mapping[str, Any]:
     try:
         document = json.loads(raw)
     except ValueError as exc:
-        raise OAuthProtocolError("invalid_client", "client metadata is not JSON") from exc
+        raise _invalid_client("client metadata is not JSON") from exc
     if not isinstance(document, dict):
-        raise OAuthProtocolError("invalid_client", "client metadata is not a JSON object")
+        raise _invalid_client("client metadata is not a JSON object")
     return document
 
 
@@ -90,7 +94,7 @@ def check_metadata_url(url: str) -> None:
     try:
         parts = urlsplit(url)
     except ValueError as exc:
-        raise OAuthProtocolError("invalid_client", "client_id is not a URL") from exc
+        raise _invalid_client("client_id is not a URL") from exc
     segments = parts.path.split("/")
     problems = [
         parts.scheme != "https",
@@ -101,15 +105,15 @@ def check_metadata_url(url: str) -> None:
         "." in segments or ".." in segments,
     ]
     if any(problems):
-        raise OAuthProtocolError("invalid_client", "client_id is not a valid metadata URL")
+        raise _invalid_client("client_id is not a valid metadata URL")
 
 
 def client_from_document(url: str, document: Mapping[str, Any]) -> RegisteredClient:
     """Validate ``document`` fetched from ``url`` and return the client it describes."""
     if document.get("client_id") != url:
-        raise OAuthProtocolError("invalid_client", "metadata client_id does not match its URL")
+        raise _invalid_client("metadata client_id does not match its URL")
     if any(name in document for name in _FORBIDDEN_FIELDS):
-        raise OAuthProtocolError("invalid_client", "metadata documents must not carry secrets")
+        raise _invalid_client("metadata documents must not carry secrets")
     metadata = dict(document)
     metadata.setdefault("token_endpoint_auth_method", PUBLIC_AUTH_METHOD)
     try:
@@ -117,7 +121,7 @@ def client_from_document(url: str, document: Mapping[str, Any]) -> RegisteredCli
             metadata, auth_methods=(PUBLIC_AUTH_METHOD, PRIVATE_KEY_JWT)
         )
     except OAuthProtocolError as exc:
-        raise OAuthProtocolError("invalid_client", exc.description) from exc
+        raise _invalid_client(exc.description) from exc
     assert method not in SECRET_AUTH_METHODS  # noqa: S101 - guaranteed by auth_methods above
     scope = metadata.get("scope")
     return RegisteredClient(

@@ -36,6 +36,7 @@ from .storage import TokenStorage
 
 USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"  # no vowels: no words (RFC 8628 §6.1)
 SLOW_DOWN_STEP = 5
+OFFLINE_ACCESS = "offline_access"
 ACCESS_PREFIX = "mcpat_"
 REFRESH_PREFIX = "mcprt_"
 
@@ -71,7 +72,8 @@ class TokenService:
         unknown = scopes - set(self.settings.scopes_supported)
         if unknown:
             raise OAuthProtocolError("invalid_scope", f"unknown scope {' '.join(sorted(unknown))}")
-        if client.scope is not None and not scopes <= client.scope:
+        # offline_access only asks for a refresh token; registrations rarely list it.
+        if client.scope is not None and not scopes - {OFFLINE_ACCESS} <= client.scope:
             raise OAuthProtocolError("invalid_scope", "scope not allowed for this client")
         return scopes
 
@@ -222,7 +224,7 @@ class TokenService:
         """Issue a token to a confidential client for itself (RFC 6749 §4.4)."""
         if client.is_public or GRANT_CLIENT_CREDENTIALS not in client.grant_types:
             raise OAuthProtocolError("unauthorized_client", "client_credentials not allowed")
-        scopes = self.resolve_scopes(scope, client) - {"offline_access"}
+        scopes = self.resolve_scopes(scope, client) - {OFFLINE_ACCESS}
         resources = self.resolve_resources(resource)
         grant = Grant(
             grant_id=new_secret(16),
@@ -369,7 +371,7 @@ class TokenService:
     def _may_refresh(self, client: RegisteredClient, scopes: frozenset[str]) -> bool:
         if GRANT_REFRESH_TOKEN not in client.grant_types:
             return False
-        return not self.settings.refresh_requires_offline_access or "offline_access" in scopes
+        return not self.settings.refresh_requires_offline_access or OFFLINE_ACCESS in scopes
 
     async def _new_refresh_token(
         self, grant: Grant, client: RegisteredClient, scopes: frozenset[str], now: float
