@@ -163,3 +163,50 @@ async def test_the_official_mcp_sdk_client_logs_in_and_calls_tools() -> None:
         assert storage.tokens.refresh_token
     assert progress == [1, 2, 3]
     assert any(e.path == "/register" and e.status == 201 for e in demo.events.events)
+
+
+async def test_a_client_that_drops_a_progress_stream_stops_the_tool_on_the_server() -> None:
+    import anyio
+
+    async with run_demo_servers(approval="auto") as demo, httpx.AsyncClient(timeout=10) as http:
+        async with httpx.AsyncClient(base_url=demo.issuer) as auth:
+            from . import flows
+
+            client_id = (await flows.register(auth))["client_id"]
+            pkce = new_pkce()
+            params = flows.authorize_params(client_id, pkce, resource=demo.mcp_url)
+            code = flows.redirect_query(await auth.get("/authorize", params=params))["code"]
+            tokens = (
+                await flows.token(
+                    auth,
+                    {
+                        "grant_type": "authorization_code",
+                        "code": code,
+                        "redirect_uri": flows.REDIRECT_URI,
+                        "code_verifier": pkce.verifier,
+                        "client_id": client_id,
+                    },
+                )
+            ).json()
+        headers = {**MCP_HEADERS, "Authorization": f"Bearer {tokens['access_token']}"}
+        init = await http.post(demo.mcp_url, json=initialize_message(), headers=headers)
+        session_id = init.headers["mcp-session-id"]
+        headers["Mcp-Session-Id"] = session_id
+        finished = anyio.Event()
+        demo.events.subscribe(
+            lambda e: finished.set() if e.detail.get("rpc") == "tools/call slow_count" else None
+        )
+        message = rpc(
+            "tools/call",
+            2,
+            name="slow_count",
+            arguments={"count": 100, "interval_ms": 1},
+            _meta={"progressToken": "t"},
+        )
+        async with http.stream("POST", demo.mcp_url, json=message, headers=headers) as stream:
+            async for line in stream.aiter_lines():
+                if line.startswith("data:"):
+                    break  # first progress notification seen; hang up
+        with anyio.fail_after(5):
+            await finished.wait()
+        assert demo.mcp.sessions[session_id].inflight == {}
