@@ -1,7 +1,11 @@
 """A real MCP server (official Python SDK) for end-to-end tests, run as a subprocess.
 
 Usage: python sdk_server.py [--port N] [--stateless] [--json] [--event-store]
-Prints ``PORT <n>`` on stdout once listening on 127.0.0.1.
+                            [--oauth [--client ID[:SECRET]]...]
+Prints ``PORT <n>`` on stdout once listening on 127.0.0.1. With ``--oauth`` the
+server sits behind the project's protected-resource gate, next to the project's
+authorization server (auto-approving logins), and prints ``MCP <url>`` and
+``ISSUER <url>`` instead; each ``--client`` is pre-registered there.
 """
 
 from __future__ import annotations
@@ -122,20 +126,51 @@ def build_server() -> MCPServer:
     return mcp
 
 
+async def serve_with_oauth(app: object, server: MCPServer, clients: list[str]) -> None:
+    from mcp_oauth2_proxy.log import configure_logging
+    from mcp_oauth2_proxy.server import RegisteredClient, run_demo_servers
+
+    configure_logging("warn", "json")  # stderr: stdout carries only the lines the tests read
+
+    async with server.session_manager.run(), run_demo_servers(protected_app=app) as demo:  # type: ignore[arg-type]
+        for entry in clients:
+            client_id, _, secret = entry.partition(":")
+            await demo.auth.clients.add(
+                RegisteredClient(
+                    client_id=client_id,
+                    client_secret=secret or None,
+                    redirect_uris=("http://127.0.0.1/callback",),
+                    grant_types=frozenset(
+                        {"authorization_code", "refresh_token", "client_credentials"}
+                    ),
+                    token_endpoint_auth_method="client_secret_basic" if secret else "none",
+                )
+            )
+        print(f"MCP {demo.mcp_url}", flush=True)
+        print(f"ISSUER {demo.issuer}", flush=True)
+        await anyio.sleep_forever()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--stateless", action="store_true")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--event-store", action="store_true")
+    parser.add_argument("--oauth", action="store_true")
+    parser.add_argument("--client", action="append", default=[])
     args = parser.parse_args()
-    app = build_server().streamable_http_app(
+    server = build_server()
+    app = server.streamable_http_app(
         stateless_http=args.stateless,
         json_response=args.json,
         event_store=MemoryEventStore() if args.event_store else None,
         retry_interval=100 if args.event_store else None,
         max_request_body_size=200_000_000,
     )
+    if args.oauth:
+        anyio.run(serve_with_oauth, app, server, args.client)
+        return
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", args.port))

@@ -89,8 +89,12 @@ def build_demo_servers(
     scope_policy: ScopePolicy | None = None,
     metadata_fetcher: MetadataFetcher | None = None,
     events: EventLog | None = None,
+    protected_app: ASGIApp | None = None,
 ) -> DemoServers:
     """Wire the authorization server, the gate and the MCP server for the given URLs.
+
+    ``protected_app`` puts another MCP server (any ASGI app serving ``mcp_url``'s
+    path) behind the gate instead of the demo's own.
 
     ``auth_overrides`` replaces fields of :class:`AuthorizationServerSettings`
     (``access_token_ttl``, ``revoke_grant_on_refresh_reuse`` …). The server issues
@@ -126,7 +130,7 @@ def build_demo_servers(
     mcp = McpServer(clock=clock)
     mcp_path = _path_of(mcp_url)
     gate = ProtectedResourceGate(
-        McpHttpApp(mcp, path=mcp_path, failures=failures),
+        protected_app or McpHttpApp(mcp, path=mcp_path, failures=failures),
         settings=resource,
         verifier=auth.verifier(),
         scope_policy=scope_policy,
@@ -208,6 +212,7 @@ async def run_demo_servers(
     scope_policy: ScopePolicy | None = None,
     metadata_fetcher: MetadataFetcher | None = None,
     events: EventLog | None = None,
+    protected_app: ASGIApp | None = None,
 ) -> AsyncIterator[DemoServers]:
     """Serve the demo on two ephemeral ports of ``host`` for the duration of the block.
 
@@ -227,6 +232,7 @@ async def run_demo_servers(
         scope_policy=scope_policy,
         metadata_fetcher=metadata_fetcher,
         events=events,
+        protected_app=protected_app,
     )
     servers = [
         (_EmbeddedServer(_config(demo.auth_app)), auth_sock),
