@@ -121,6 +121,10 @@ def main(argv: Sequence[str] | None = None, stderr: TextIO | None = None) -> int
     args = list(sys.argv[1:] if argv is None else argv)
     debug = False
     try:
+        if args[:1] == ["demo"]:
+            from .commands import demo
+
+            return demo.run(args[1:], stderr=err)
         ns = build_parser().parse_args(args)
         from .config import load_settings
 

@@ -1,0 +1,1 @@
+"""Commands besides the bridge: thin compositions of what the package already has."""
