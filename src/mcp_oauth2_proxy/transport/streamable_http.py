@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -20,14 +19,13 @@ from .. import jsonrpc
 from ..errors import SessionExpiredError, UpstreamError, UpstreamStatusError, UpstreamTimeoutError
 from ..jsonrpc import Message
 from ..log import get_logger
-from ..urls import origin
 from . import Deliver, Exchange
 from .backoff import Backoff
+from .http import HttpChannel, media_type
 from .sse import ServerSentEvent, SSEDecoder
 
 ACCEPT_BOTH = "application/json, text/event-stream"
 ACCEPT_SSE = "text/event-stream"
-MAX_REDIRECTS = 5
 MAX_RESUMES = 5
 CLOSE_TIMEOUT_S = 5.0
 _log = get_logger(__name__)
@@ -55,7 +53,7 @@ class StreamableHttpTransport:
         sleep: Sleep = anyio.sleep,
         random: Callable[[], float] | None = None,
     ) -> None:
-        self._client = client
+        self._http = HttpChannel(client, url, timeout_s=timeout_s)
         self._url = url
         self._extra = dict(headers or {})
         self._timeout_s = timeout_s
@@ -90,10 +88,10 @@ class StreamableHttpTransport:
         msg = exchange.message
         headers = self.headers_for(msg, accept=ACCEPT_BOTH)
         headers["Content-Type"] = "application/json"
-        async with self._open("POST", headers, exchange.body) as response:
+        async with self._http.open("POST", headers, exchange.body) as response:
             self._learn_session(msg, response)
             await self._check_status(response, sent_session=jsonrpc.MCP_SESSION_ID in headers)
-            kind = _media_type(response)
+            kind = media_type(response)
             if response.status_code == 202:
                 reason = "upstream answered 202 Accepted to a request"
             elif kind == "text/event-stream":
@@ -197,12 +195,12 @@ class StreamableHttpTransport:
         headers = self.headers_for(None, accept=ACCEPT_SSE)
         if decoder.last_event_id:
             headers[jsonrpc.LAST_EVENT_ID] = decoder.last_event_id
-        async with self._open("GET", headers) as response:
+        async with self._http.open("GET", headers) as response:
             if response.status_code == 405 and exchange is None:
                 raise _NoServerStreamError("405")
             await self._check_status(response, sent_session=jsonrpc.MCP_SESSION_ID in headers)
-            if _media_type(response) != "text/event-stream":
-                kind = _media_type(response) or "no content type"
+            if media_type(response) != "text/event-stream":
+                kind = media_type(response) or "no content type"
                 raise UpstreamError(
                     f"upstream answered the stream request with {kind}", url=self._url
                 )
@@ -220,7 +218,7 @@ class StreamableHttpTransport:
         headers = self.headers_for(None, accept=ACCEPT_BOTH)
         try:
             with anyio.fail_after(min(self._timeout_s, CLOSE_TIMEOUT_S)):
-                async with self._open("DELETE", headers) as response:
+                async with self._http.open("DELETE", headers) as response:
                     _log.debug("upstream.session_deleted", status=response.status_code)
         except (UpstreamError, TimeoutError) as exc:
             _log.info("upstream.session_delete_failed", error=str(exc))
@@ -256,17 +254,7 @@ class StreamableHttpTransport:
         status = response.status_code
         if status == 404 and sent_session:
             raise SessionExpiredError("upstream session expired (HTTP 404)", url=self._url)
-        if status >= 400:
-            body = (await self._read_all(response)).decode("utf-8", "replace")
-            raise UpstreamStatusError(
-                f"upstream answered HTTP {status}", url=self._url, status=status, body=body
-            )
-        if not 200 <= status < 300:
-            location = response.headers.get("location", "")
-            raise UpstreamError(
-                f"upstream answered HTTP {status} {location}".strip() + " (redirect not followed)",
-                url=self._url,
-            )
+        await self._http.raise_for_status(response)
 
     async def _pump(
         self,
@@ -309,59 +297,11 @@ class StreamableHttpTransport:
         await deliver(line)
 
     async def _chunks(self, response: httpx.Response) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in response.aiter_raw():
-                yield chunk
-        except httpx.TimeoutException as exc:
-            raise UpstreamTimeoutError(
-                f"upstream was silent for {self._timeout_s:g} s", url=self._url
-            ) from exc
-        except httpx.HTTPError as exc:
-            raise UpstreamError(_describe(exc), url=self._url) from exc
+        async for chunk in self._http.chunks(response):
+            yield chunk
 
     async def _read_all(self, response: httpx.Response) -> bytes:
-        return b"".join([chunk async for chunk in self._chunks(response)])
-
-    @asynccontextmanager
-    async def _open(
-        self, method: str, headers: dict[str, str], content: bytes | None = None
-    ) -> AsyncIterator[httpx.Response]:
-        """Send a request and stream its response; follow only same-origin 307/308 redirects."""
-        url = self._url
-        for _ in range(MAX_REDIRECTS + 1):
-            request = self._client.build_request(method, url, headers=headers, content=content)
-            response = await self._send(request)
-            location = response.headers.get("location")
-            if response.status_code in (307, 308) and location:
-                target = str(response.url.join(location))
-                await response.aclose()
-                if origin(target) != origin(url):
-                    raise UpstreamError(
-                        f"upstream redirected to another origin ({origin(target)}); not followed "
-                        "so that credentials stay with the configured server",
-                        url=self._url,
-                    )
-                _log.debug(
-                    "upstream.redirect_followed", status=response.status_code, location=target
-                )
-                url = target
-                continue
-            try:
-                yield response
-            finally:
-                await response.aclose()
-            return
-        raise UpstreamError(f"upstream redirected more than {MAX_REDIRECTS} times", url=self._url)
-
-    async def _send(self, request: httpx.Request) -> httpx.Response:
-        try:
-            return await self._client.send(request, stream=True)
-        except httpx.TimeoutException as exc:
-            raise UpstreamTimeoutError(
-                f"upstream did not answer within {self._timeout_s:g} s", url=self._url
-            ) from exc
-        except httpx.HTTPError as exc:
-            raise UpstreamError(_describe(exc), url=self._url) from exc
+        return await self._http.read_all(response)
 
 
 class _NoServerStreamError(UpstreamError):
@@ -372,20 +312,6 @@ def _delay(decoder: SSEDecoder, backoff: Backoff) -> float:
     if decoder.retry_ms is not None:
         return decoder.retry_ms / 1000
     return backoff.next_delay()
-
-
-def _media_type(response: httpx.Response) -> str:
-    value: str = response.headers.get("content-type", "")
-    return value.split(";", maxsplit=1)[0].strip().lower()
-
-
-def _describe(exc: httpx.HTTPError) -> str:
-    detail = str(exc) or type(exc).__name__
-    if isinstance(exc, httpx.ConnectError):
-        return f"cannot connect to upstream: {detail}"
-    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
-        return f"upstream connection broke: {detail}"
-    return f"upstream request failed: {detail}"
 
 
 __all__ = ["ACCEPT_BOTH", "ACCEPT_SSE", "StreamableHttpTransport"]
