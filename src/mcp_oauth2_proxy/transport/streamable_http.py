@@ -17,7 +17,7 @@ import httpx
 
 from .. import jsonrpc
 from ..errors import SessionExpiredError, UpstreamError, UpstreamStatusError, UpstreamTimeoutError
-from ..jsonrpc import Message
+from ..jsonrpc import Kind, Message
 from ..log import get_logger
 from . import Deliver, Exchange
 from .backoff import Backoff
@@ -60,6 +60,7 @@ class StreamableHttpTransport:
         self._configured_version = protocol_version
         self._negotiated_version: str | None = None
         self._session_id: str | None = None
+        self._modern = False
         self._sleep = sleep
         self._random = random
 
@@ -86,11 +87,25 @@ class StreamableHttpTransport:
         Raises a ProxyError when a request in the exchange is left unanswered.
         """
         msg = exchange.message
+        if msg.method == jsonrpc.INITIALIZE:
+            self._modern = False
+        elif self.is_modern(msg):
+            if msg.method == jsonrpc.CANCELLED:
+                # 2026-07-28: closing the request's response stream is the cancellation;
+                # the bridge has closed it already and the wire has no such notification.
+                _log.debug("upstream.cancel_by_closing_stream")
+                return
+            self._modern = msg.kind is not Kind.NOTIFICATION or self._modern
         headers = self.headers_for(msg, accept=ACCEPT_BOTH)
         headers["Content-Type"] = "application/json"
         async with self._http.open("POST", headers, exchange.body) as response:
             self._learn_session(msg, response)
-            await self._check_status(response, sent_session=jsonrpc.MCP_SESSION_ID in headers)
+            try:
+                await self._check_status(response, sent_session=jsonrpc.MCP_SESSION_ID in headers)
+            except UpstreamStatusError as exc:
+                if not await self._answered_by_error_body(exc, exchange, deliver):
+                    raise
+                return
             kind = media_type(response)
             if response.status_code == 202:
                 reason = "upstream answered 202 Accepted to a request"
@@ -101,6 +116,43 @@ class StreamableHttpTransport:
                 reason = await self._read_json(response, kind, exchange, deliver)
         if exchange.pending:
             raise UpstreamError(reason, url=self._url)
+
+    def is_modern(self, message: Message | None) -> bool:
+        """Tell whether ``message`` travels under the 2026-07-28+ rules.
+
+        True for a message carrying a modern ``_meta`` protocol version, for a
+        modern configured or negotiated version, and for a notification sent
+        while the client speaks the modern revision (its cancellations carry
+        no ``_meta``).
+        """
+        if message is not None and jsonrpc.is_modern(message):
+            return True
+        if jsonrpc.uses_routing_headers(self.protocol_version):
+            return True
+        return message is not None and message.kind is Kind.NOTIFICATION and self._modern
+
+    async def _answered_by_error_body(
+        self, exc: UpstreamStatusError, exchange: Exchange, deliver: Deliver
+    ) -> bool:
+        """Deliver a modern server's JSON-RPC error that came with an HTTP 4xx.
+
+        A 2026-07-28 server answers, for example, an unsupported version with
+        400 and ``UnsupportedProtocolVersionError``: the client needs that error
+        itself (to retry with a supported version, or to tell a modern server
+        from a legacy one), not a generic HTTP failure.
+        """
+        if not self.is_modern(exchange.message):
+            return False
+        try:
+            value = json.loads(exc.body)
+        except (ValueError, RecursionError):
+            return False
+        for item in jsonrpc.split_batch(value):
+            if isinstance(item, dict) and "error" in item:
+                answered = jsonrpc.response_ids([item])
+                if answered and answered[0] in exchange.pending:
+                    await self._deliver(item, jsonrpc.encode(item), exchange, deliver)
+        return not exchange.pending
 
     async def _read_json(
         self, response: httpx.Response, kind: str, exchange: Exchange, deliver: Deliver
@@ -170,6 +222,9 @@ class StreamableHttpTransport:
 
         Returns when the server does not offer a stream (405).
         """
+        if self.is_modern(None):
+            _log.info("upstream.server_stream_unsupported", reason="2026-07-28 has no GET stream")
+            return
         backoff = Backoff(random=self._random) if self._random else Backoff()
         decoder, session = SSEDecoder(), self._session_id
         while True:
@@ -226,21 +281,25 @@ class StreamableHttpTransport:
     # -- shared -------------------------------------------------------------
 
     def headers_for(self, message: Message | None, *, accept: str) -> dict[str, str]:
-        """Headers for one upstream request carrying ``message`` (None for GET/DELETE)."""
+        """Headers for one upstream request carrying ``message`` (None for GET/DELETE).
+
+        A 2026-07-28+ message carries no session id, an ``MCP-Protocol-Version``
+        equal to its own ``_meta`` version, and the ``Mcp-Method``/``Mcp-Name``
+        routing headers.
+        """
         headers = dict(self._extra)
         headers["Accept"] = accept
-        if self._session_id is not None:
+        modern = self.is_modern(message)
+        if self._session_id is not None and not modern:
             headers[jsonrpc.MCP_SESSION_ID] = self._session_id
-        version = self._configured_version
-        if version is None and message is not None:
-            version = jsonrpc.envelope_version(message)
-        version = version or self._negotiated_version
+        version = jsonrpc.envelope_version(message) if message is not None else None
+        version = version or self.protocol_version
         if version is not None and not (
             message is not None and message.method == jsonrpc.INITIALIZE
         ):
             headers[jsonrpc.MCP_PROTOCOL_VERSION] = version
-            if message is not None and jsonrpc.uses_routing_headers(version):
-                headers.update(jsonrpc.routing_headers(message))
+        if message is not None and modern:
+            headers.update(jsonrpc.routing_headers(message))
         return headers
 
     def _learn_session(self, message: Message, response: httpx.Response) -> None:
