@@ -1,7 +1,8 @@
 """A real MCP server (official Python SDK) for end-to-end tests, run as a subprocess.
 
-Usage: python sdk_server.py [--port N] [--stateless] [--json] [--event-store]
-Prints ``PORT <n>`` on stdout once listening on 127.0.0.1.
+Usage: python sdk_server.py [--port N] [--stateless] [--json] [--event-store] [--sse]
+Prints ``PORT <n>`` on stdout once listening on 127.0.0.1. ``--sse`` serves the
+legacy HTTP+SSE transport (2024-11-05) at ``/sse`` instead of Streamable HTTP at ``/mcp``.
 """
 
 from __future__ import annotations
@@ -128,14 +129,18 @@ def main() -> None:
     parser.add_argument("--stateless", action="store_true")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--event-store", action="store_true")
+    parser.add_argument("--sse", action="store_true")
     args = parser.parse_args()
-    app = build_server().streamable_http_app(
-        stateless_http=args.stateless,
-        json_response=args.json,
-        event_store=MemoryEventStore() if args.event_store else None,
-        retry_interval=100 if args.event_store else None,
-        max_request_body_size=200_000_000,
-    )
+    if args.sse:
+        app = build_server().sse_app(max_request_body_size=200_000_000)
+    else:
+        app = build_server().streamable_http_app(
+            stateless_http=args.stateless,
+            json_response=args.json,
+            event_store=MemoryEventStore() if args.event_store else None,
+            retry_interval=100 if args.event_store else None,
+            max_request_body_size=200_000_000,
+        )
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", args.port))
