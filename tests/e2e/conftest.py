@@ -88,7 +88,7 @@ async def proxied_session(
 ) -> AsyncIterator[ClientSession]:
     """The SDK client on the real CLI; ``discover`` speaks 2026-07-28 instead of initializing."""
     env = {"LOG_LEVEL": "info"} if log_path is not None else None
-    with (log_path or Path(os.devnull)).open("w") as errlog:  # noqa: ASYNC230 - a local file
+    with (log_path or Path(os.devnull)).open("w") as errlog:
         async with (
             stdio_client(proxy_params(url, *extra, env=env), errlog=errlog) as (read, write),
             ClientSession(read, write, **callbacks) as session,

@@ -67,6 +67,13 @@ def build_server() -> MCPServer:
         return f"slept {seconds}"
 
     @mcp.tool()
+    async def hang(ctx: Context) -> str:
+        """Report progress once, then take a long time."""
+        await ctx.report_progress(1, 2, "started")
+        await anyio.sleep(60)
+        return "finished"
+
+    @mcp.tool()
     def blob(size: int) -> str:
         """Return ``size`` bytes of text."""
         return "x" * size

@@ -7,9 +7,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 import mcp_types as types
 import pytest
 from mcp import Client, stdio_client
+from mcp.shared.exceptions import MCPError
 
 from .conftest import LEGACY_SSE, MODES, Upstream, proxied_session, proxy_params
 
@@ -124,3 +126,33 @@ async def test_the_sdk_clients_default_probe_falls_back_to_initialize_on_a_legac
         result = await client.call_tool("echo", {"text": "fell back"})
         assert client.protocol_version != "2026-07-28"
     assert result.content[0].text == "fell back"  # type: ignore[union-attr]
+
+
+async def test_a_call_pending_when_the_sse_server_goes_away_fails_and_the_next_call_works(
+    legacy: Upstream,
+) -> None:
+    started = anyio.Event()
+    outcome: list[BaseException] = []
+
+    async def on_progress(_value: float, _total: float | None, _message: str | None) -> None:
+        started.set()
+
+    async with proxied_session(legacy.url) as session:
+
+        async def pending_call() -> None:
+            try:
+                await session.call_tool("hang", {}, progress_callback=on_progress)
+            except MCPError as exc:
+                outcome.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(pending_call)
+            with anyio.fail_after(10):
+                await started.wait()
+            legacy.restart()
+        with anyio.fail_after(20):
+            result = await session.call_tool("echo", {"text": "after the restart"})
+    assert isinstance(outcome[0], MCPError)
+    assert outcome[0].error.code == -32000
+    assert "legacy SSE stream was lost" in outcome[0].error.message
+    assert result.content[0].text == "after the restart"  # type: ignore[union-attr]
