@@ -13,13 +13,14 @@ import socket
 import sys
 import warnings
 from collections import deque
+from typing import Annotated
 
 import anyio
 import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.streamable_http import EventCallback, EventMessage, EventStore
 from mcp.types import SamplingMessage, TextContent
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 warnings.simplefilter("ignore")
 
@@ -65,6 +66,13 @@ def build_server() -> MCPServer:
         """Sleep, then answer."""
         await anyio.sleep(seconds)
         return f"slept {seconds}"
+
+    @mcp.tool()
+    def regional(
+        region: Annotated[str, Field(json_schema_extra={"x-mcp-header": "Region"})], query: str
+    ) -> str:
+        """A tool routed by the region header (2026-07-28 x-mcp-header)."""
+        return f"{region}:{query}"
 
     @mcp.tool()
     async def hang(ctx: Context) -> str:

@@ -156,3 +156,13 @@ async def test_a_call_pending_when_the_sse_server_goes_away_fails_and_the_next_c
     assert outcome[0].error.code == -32000
     assert "legacy SSE stream was lost" in outcome[0].error.message
     assert result.content[0].text == "after the restart"  # type: ignore[union-attr]
+
+
+async def test_x_mcp_header_parameters_are_mirrored_into_mcp_param_headers(
+    modern: Upstream,
+) -> None:
+    async with proxied_session(modern.url, discover=True) as session:
+        tools = await session.list_tools()
+        result = await session.call_tool("regional", {"region": "eu-wëst", "query": "q"})
+    assert "regional" in {t.name for t in tools.tools}
+    assert result.content[0].text == "eu-wëst:q"  # type: ignore[union-attr]

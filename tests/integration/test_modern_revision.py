@@ -112,3 +112,26 @@ async def test_no_get_stream_is_opened_for_the_2026_07_28_revision() -> None:
         with anyio.fail_after(5):
             await transport.listen(Sink().send)
     assert server.requests == []
+
+
+async def test_tools_with_invalid_x_mcp_header_are_hidden_from_a_modern_client() -> None:
+    bad = {
+        "name": "bad",
+        "inputSchema": {"properties": {"r": {"type": "number", "x-mcp-header": "R"}}},
+    }
+    good = {
+        "name": "good",
+        "inputSchema": {"properties": {"r": {"type": "string", "x-mcp-header": "R"}}},
+    }
+
+    async def handler(req: RawRequest) -> None:
+        body = req.json()
+        value = {"tools": [bad, good]} if body["method"] == "tools/list" else {}
+        await req.reply(200, json.dumps(result(body["id"], value)).encode())
+
+    sink = Sink()
+    async with raw_server(handler) as server, bridge_to(server.url, sink) as (bridge, _):
+        await bridge.dispatch(modern(1, "tools/list"))
+        await bridge.dispatch(modern(2, "tools/call", name="good", arguments={"r": "eu"}))
+    assert [t["name"] for t in sink.messages[0]["result"]["tools"]] == ["good"]
+    assert server.requests[1].headers["mcp-param-r"] == "eu"

@@ -19,6 +19,7 @@ from .. import jsonrpc
 from ..errors import SessionExpiredError, UpstreamError, UpstreamStatusError, UpstreamTimeoutError
 from ..jsonrpc import Kind, Message
 from ..log import get_logger
+from ..param_headers import ToolHeaders, without_tools
 from . import Deliver, Exchange
 from .backoff import Backoff
 from .http import HttpChannel, media_type
@@ -28,6 +29,8 @@ ACCEPT_BOTH = "application/json, text/event-stream"
 ACCEPT_SSE = "text/event-stream"
 MAX_RESUMES = 5
 CLOSE_TIMEOUT_S = 5.0
+TOOLS_CALL = "tools/call"
+TOOLS_LIST = "tools/list"
 _log = get_logger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -61,6 +64,7 @@ class StreamableHttpTransport:
         self._negotiated_version: str | None = None
         self._session_id: str | None = None
         self._modern = False
+        self._tool_headers = ToolHeaders()
         self._sleep = sleep
         self._random = random
 
@@ -300,6 +304,8 @@ class StreamableHttpTransport:
             headers[jsonrpc.MCP_PROTOCOL_VERSION] = version
         if message is not None and modern:
             headers.update(jsonrpc.routing_headers(message))
+            if message.method == TOOLS_CALL:
+                headers.update(self._tool_headers.headers(message.params))
         return headers
 
     def _learn_session(self, message: Message, response: httpx.Response) -> None:
@@ -353,7 +359,18 @@ class StreamableHttpTransport:
                 exchange.pending.discard(answered)
                 if exchange.message.method == jsonrpc.INITIALIZE:
                     self._negotiated_version = jsonrpc.negotiated_version(item)
+                elif exchange.message.method == TOOLS_LIST and self.is_modern(exchange.message):
+                    line = self._learn_tools(item, line)
         await deliver(line)
+
+    def _learn_tools(self, item: dict[str, Any], line: bytes) -> bytes:
+        """Learn ``x-mcp-header`` annotations; drop tools whose annotations are invalid."""
+        result = item.get("result")
+        rejected = self._tool_headers.learn(result)
+        if not rejected or not isinstance(result, dict):
+            return line
+        _log.warning("upstream.tools_rejected", tools=rejected, reason="invalid x-mcp-header")
+        return jsonrpc.encode({**item, "result": without_tools(result, rejected)})
 
     async def _chunks(self, response: httpx.Response) -> AsyncIterator[bytes]:
         async for chunk in self._http.chunks(response):
