@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from mcp_oauth2_proxy.bridge import Bridge
+from mcp_oauth2_proxy.errors import AuthError
 from mcp_oauth2_proxy.transport import Transport
 from mcp_oauth2_proxy.transport.auto import build_transport
 
@@ -66,12 +67,12 @@ class LegacyServer:
 
 @asynccontextmanager
 async def legacy_bridge(
-    server: LegacyServer, kind: str = "sse"
+    server: LegacyServer, kind: str = "sse", auth: httpx.Auth | None = None
 ) -> AsyncIterator[tuple[Sink, Any, Transport]]:
     sink = Sink()
     async with (
         raw_server(server.handler) as raw,
-        httpx.AsyncClient(timeout=5) as client,
+        httpx.AsyncClient(timeout=5, auth=auth) as client,
         anyio.create_task_group() as tg,
     ):
         transport = build_transport(kind, client, raw.url, task_group=tg, server_sink=sink.send)
@@ -199,3 +200,49 @@ async def test_auto_reports_both_failures_when_the_sse_fallback_fails_too() -> N
     assert answer["error"]["code"] == -32000
     assert "initialize with HTTP 404" in reason
     assert "another origin" in reason
+
+
+class RenewingAuth(httpx.Auth):
+    """A bearer token that is renewed once when the server answers 401 (like the OAuth client)."""
+
+    def __init__(self) -> None:
+        self.token = "stale"
+
+    def auth_flow(self, request: httpx.Request):  # type: ignore[no-untyped-def]
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        response = yield request
+        if response.status_code == 401:
+            self.token = "fresh"
+            request.headers["Authorization"] = f"Bearer {self.token}"
+            yield request
+
+
+async def test_a_401_on_the_stream_renews_the_token_and_every_post_carries_it() -> None:
+    server = LegacyServer()
+    open_stream = server.handler
+
+    async def guarded(req: RawRequest) -> None:
+        if req.headers.get("authorization") != "Bearer fresh":
+            await req.reply(401, b"", "text/plain", WWW_Authenticate="Bearer")
+            return
+        await open_stream(req)
+
+    server.handler = guarded  # type: ignore[method-assign]
+    async with legacy_bridge(server, auth=RenewingAuth()) as (sink, source, _):
+        await source.send(request(1))
+        (answer,) = await sink.wait_for(1)
+    assert answer == result(1, {"echo": "tools/call"})
+    assert [p.headers["authorization"] for p in server.posts] == ["Bearer fresh"]
+
+
+async def test_an_authorization_failure_on_the_stream_answers_the_request_with_its_reason() -> None:
+    class FailingAuth(httpx.Auth):
+        def auth_flow(self, request: httpx.Request):  # type: ignore[no-untyped-def]
+            raise AuthError("login required: run mcp-oauth2-proxy login")
+            yield request
+
+    async with legacy_bridge(LegacyServer(), auth=FailingAuth()) as (sink, source, _):
+        await source.send(request(1))
+        (answer,) = await sink.wait_for(1)
+    assert answer["error"]["code"] == -32000
+    assert "login required" in answer["error"]["message"]
