@@ -164,6 +164,9 @@ async def _blob_size(bridge: Bridge, plan: Plan, size: int) -> dict[str, Any]:
     samples: list[float] = []
     async with StdioSession(bridge) as session:
         await session.initialize(timeout=plan.call_timeout_s)
+        # One small call first: the first tool call of a session pays one-off costs (validators,
+        # connection set-up) on every side that are not what this figure is about.
+        await session.call("blob", {"n": 16}, plan.call_timeout_s)
         for _ in range(plan.blob_repeats):
             started = time.perf_counter()
             reply = await session.call("blob", {"n": size}, plan.blob_timeout_s)

@@ -51,10 +51,8 @@ async def upstream(mode: str, token: str) -> AsyncIterator[str]:
             sys.executable,
             "-m",
             "benchmarks.upstream",
-            "--mode",
-            mode,
-            "--token",
-            token,
+            f"--mode={mode}",
+            f"--token={token}",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=stderr,
@@ -201,7 +199,7 @@ def _names(args: argparse.Namespace) -> list[str]:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     """The whole run; returns the JSON document."""
     plan = QUICK if args.quick else FULL
-    token = secrets.token_urlsafe(16)
+    token = secrets.token_hex(16)
     names = _names(args)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     doc: dict[str, Any] = {
