@@ -17,7 +17,6 @@ MCP_REMOTE_BIN = PEERS_DIR / "node_modules" / "mcp-remote" / "dist" / "proxy.js"
 MCP_PROXY_VENV = PEERS_DIR / "mcp-proxy-venv"
 
 PROXY = "proxy"
-PEERS = ("mcp-remote", "mcp-proxy")
 
 
 @dataclass(frozen=True)
@@ -36,7 +35,7 @@ def _script(directory: Path, name: str) -> Path:
 
 
 def proxy_bridges(url: str, token: str) -> list[Candidate]:
-    """Our proxy three ways: ``python -m``, the installed console script, and ``uvx --from``."""
+    """Our proxy: ``python -m``, the installed console script, ``uvx --from`` (online, offline)."""
     args = [url, "--grant", "none", "--header", f"Authorization: Bearer {token}"]
     env = {"LOG_LEVEL": "warn"}
     out = [Candidate(PROXY, Bridge(PROXY, [sys.executable, "-m", "mcp_oauth2_proxy", *args], env))]
@@ -49,21 +48,15 @@ def proxy_bridges(url: str, token: str) -> list[Candidate]:
         )
     )
     uvx = shutil.which("uvx")
-    out.append(
-        Candidate(
-            "proxy-uvx",
-            Bridge(
-                "proxy-uvx",
-                [uvx, "--from", str(REPO_ROOT), "mcp-oauth2-proxy", *args],
-                env,
-                launch_only=True,
-                note="uvx from a warm cache",
-            )
-            if uvx
-            else None,
-            "" if uvx else "uvx not on PATH",
-        )
-    )
+    # Online, uvx re-resolves a --from directory's dependencies and revalidates their index pages
+    # at every launch; --offline shows what the launcher costs without those round trips.
+    for name, flags, note in (
+        ("proxy-uvx", [], "uvx --from the repo, warm cache"),
+        ("proxy-uvx-offline", ["--offline"], "uvx --offline --from the repo, warm cache"),
+    ):
+        argv = [uvx, *flags, "--from", str(REPO_ROOT), "mcp-oauth2-proxy", *args] if uvx else []
+        bridge = Bridge(name, argv, env, launch_only=True, note=note) if uvx else None
+        out.append(Candidate(name, bridge, "" if uvx else "uvx not on PATH"))
     return out
 
 
