@@ -76,6 +76,8 @@ def _size(size: int) -> str:
 def _fmt(value: float | None) -> str:
     if value is None:
         return "—"
+    if float(value).is_integer():
+        return f"{int(value):,}"
     if abs(value) >= 100:
         return f"{value:,.0f}"
     if abs(value) >= 10:
