@@ -34,7 +34,7 @@ def _script(directory: Path, name: str) -> Path:
     return directory / "bin" / name
 
 
-def proxy_bridges(url: str, token: str) -> list[Candidate]:
+def proxy_bridges(url: str, token: str, source: Path = REPO_ROOT) -> list[Candidate]:
     """Our proxy: ``python -m``, the installed console script, ``uvx --from`` (online, offline)."""
     args = [url, "--grant", "none", "--header", f"Authorization: Bearer {token}"]
     env = {"LOG_LEVEL": "warn"}
@@ -54,7 +54,7 @@ def proxy_bridges(url: str, token: str) -> list[Candidate]:
         ("proxy-uvx", [], "uvx --from the repo, warm cache"),
         ("proxy-uvx-offline", ["--offline"], "uvx --offline --from the repo, warm cache"),
     ):
-        argv = [uvx, *flags, "--from", str(REPO_ROOT), "mcp-oauth2-proxy", *args] if uvx else []
+        argv = [uvx, *flags, "--from", str(source), "mcp-oauth2-proxy", *args] if uvx else []
         bridge = Bridge(name, argv, env, launch_only=True, note=note) if uvx else None
         out.append(Candidate(name, bridge, "" if uvx else "uvx not on PATH"))
     return out

@@ -188,19 +188,15 @@ def check_targets(bridges: dict[str, Figures], blob_sizes: list[int]) -> list[di
     for size in blob_sizes:
         add(f"blob {_size(size)} peak RSS ≤ 60 MiB + 3 x size",
             fig(PROXY_NAME, _blob(size, "peak_rss_mib")), 60 + 3 * size / MB)  # fmt: skip
-    if len(blob_sizes) >= 2:
-        add("blob time linear: ms/MB at largest ≤ 1.25 x ms/MB at 4 MB (or 2nd size)",
+    if 4 * MB in blob_sizes and blob_sizes[-1] > 4 * MB:
+        add("blob time linear: ms/MB at largest ≤ 1.25 x ms/MB at 4 MB",
             _per_mb(ok.get(PROXY_NAME), blob_sizes[-1]),
-            scaled(1.25, _per_mb(ok.get(PROXY_NAME), _linear_base(blob_sizes))))  # fmt: skip
+            scaled(1.25, _per_mb(ok.get(PROXY_NAME), 4 * MB)))  # fmt: skip
     add("idle RSS ≤ 50 MiB", fig(PROXY_NAME, _path("idle_rss_mib")), 50)
     return checks
 
 
 PROXY_NAME = "proxy"
-
-
-def _linear_base(sizes: list[int]) -> int:
-    return 4 * MB if 4 * MB in sizes else sizes[1]
 
 
 def _per_mb(figures: Figures | None, size: int) -> float | None:

@@ -104,7 +104,7 @@ def _redacted(bridge: Bridge) -> list[str]:
 
 
 async def run_mode(
-    mode: str, names: list[str], plan: Plan, token: str, log: Any
+    mode: str, names: list[str], plan: Plan, *, token: str, source: Path, log: Any
 ) -> dict[str, dict[str, Any]]:
     """All requested bridges for one response mode, each against a fresh upstream."""
     results: dict[str, dict[str, Any]] = {}
@@ -117,7 +117,9 @@ async def run_mode(
                 if name == "direct":
                     results[name] = {"status": "ok", **await direct.measure(url, token, plan)}
                 else:
-                    results[name] = await _measure_named(name, url, token, config_dir, plan)
+                    results[name] = await _measure_named(
+                        name, url, plan, token=token, config_dir=config_dir, source=source
+                    )
             # Another busy process on a 2-core machine skews every figure: keep the evidence.
             results[name]["loadavg"] = {"before": load_before, "after": _loadavg()}
             status = results[name]["status"]
@@ -127,11 +129,10 @@ async def run_mode(
 
 
 async def _measure_named(
-    name: str, url: str, token: str, config_dir: str, plan: Plan
+    name: str, url: str, plan: Plan, *, token: str, config_dir: str, source: Path
 ) -> dict[str, Any]:
-    candidates = {
-        c.name: c for c in [*proxy_bridges(url, token), *peer_bridges(url, token, config_dir)]
-    }
+    known = [*proxy_bridges(url, token, source), *peer_bridges(url, token, config_dir)]
+    candidates = {c.name: c for c in known}
     candidate: Candidate = candidates[name]
     if candidate.bridge is None:
         return {"status": "skipped", "reason": candidate.missing}
@@ -194,6 +195,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--modes", default=",".join(MODES), help="json,sse (default both)")
     p.add_argument("--out", type=Path, default=BENCH_DIR / "results", help="directory for JSON")
+    p.add_argument(
+        "--proxy-source",
+        type=Path,
+        default=REPO_ROOT,
+        help="project directory that the uvx variants install from (default: this checkout)",
+    )
     return p.parse_args(argv)
 
 
@@ -228,7 +235,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         print(text, file=sys.stderr, flush=True)
 
     for mode in modes:
-        bridges = await run_mode(mode, names, plan, token, log)
+        bridges = await run_mode(
+            mode, names, plan, token=token, source=args.proxy_source.resolve(), log=log
+        )
         doc["modes"][mode] = {
             "bridges": bridges,
             "targets": report.check_targets(bridges, list(plan.blob_sizes)),
