@@ -48,7 +48,7 @@ class HangingKeyring(MemoryKeyring):
         super().__init__()
         self.release = threading.Event()
 
-    def get_password(self, service: str, username: str) -> str | None:
+    def get_password(self, service: str, username: str) -> str | None:  # noqa: ARG002
         self.release.wait(5)
         return None
 
