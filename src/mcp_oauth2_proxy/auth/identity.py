@@ -36,7 +36,7 @@ from .registration import (
     registration_metadata,
 )
 from .server import ServerConfig, client_auth, with_method
-from .store import StoreKey, TokenStore
+from .store import StoreKey, TokenStore, hold
 
 if TYPE_CHECKING:
     from .assertion import AssertionSigner
@@ -121,7 +121,7 @@ class IdentityResolver:
     async def forget(self, server: ServerConfig) -> bool:
         """Drop the stored registration for ``server``; True when there was one."""
         key = registration_key(server)
-        async with self._store.lock(key):
+        async with hold(self._store, key):
             existed = await self._store.load(key) is not None
             await self._store.delete(key)
         return existed
@@ -130,7 +130,7 @@ class IdentityResolver:
         key = registration_key(server)
         redirect = registration_redirect_uri(self._settings)
         grant = self._settings.oauth2.grant
-        async with self._store.lock(key):  # concurrent first starts register only once
+        async with hold(self._store, key):  # concurrent first starts register only once
             reg = await self._stored(key)
             if reg is not None and reg.client_id == rejected:
                 log.warning("oauth.registration_rejected", client_id=rejected, action="register")

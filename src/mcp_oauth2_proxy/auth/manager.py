@@ -16,11 +16,10 @@ again, once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import hashlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -30,7 +29,7 @@ from .client import Clock, TokenClient
 from .grants import ClientAuth, RequestOptions, TokenSet
 from .scopes import scope_covers, union_scopes
 from .server import ServerConfig
-from .store import Entry, StoreKey, TokenStore
+from .store import Entry, StoreKey, TokenStore, hold
 
 log = get_logger(__name__)
 ENTRY_VERSION = 1
@@ -249,7 +248,7 @@ class TokenManager:
     async def _obtain(self, ctx: OAuthContext) -> TokenSet:
         if self._config.grant == "client_credentials":
             return await self._client_credentials(ctx)
-        async with self._locked(ctx.store_key):
+        async with hold(self._store, ctx.store_key):
             refresh_token = await self._usable_refresh_token(ctx)
             if refresh_token is not None:
                 return await self._refresh(ctx, refresh_token)
@@ -258,29 +257,19 @@ class TokenManager:
     async def _reauthorize(self, ctx: OAuthContext) -> TokenSet:
         if self._config.grant == "client_credentials":
             return await self._client_credentials(ctx)
-        async with self._locked(ctx.store_key):
+        async with hold(self._store, ctx.store_key):
             return await self._first_tokens(ctx, fresh=True)
 
     async def _step_up_tokens(self, ctx: OAuthContext) -> TokenSet:
         if self._config.grant == "client_credentials":
             return await self._client_credentials(ctx)
-        async with self._locked(ctx.store_key):
+        async with hold(self._store, ctx.store_key):
             return await self._first_tokens(ctx, fresh=True, step_up=True)
 
     async def _client_credentials(self, ctx: OAuthContext) -> TokenSet:
         tokens = await ctx.tokens.client_credentials()
         log.info("oauth.token_obtained", grant="client_credentials", scope=tokens.scope)
         return tokens
-
-    @contextlib.asynccontextmanager
-    async def _locked(self, key: StoreKey) -> AsyncIterator[None]:
-        """Hold the store's lock for ``key``; an unusable lock only costs the coordination."""
-        async with contextlib.AsyncExitStack() as stack:
-            try:
-                await stack.enter_async_context(self._store.lock(key))
-            except StoreError as exc:
-                log.warning("oauth.store_lock_failed", error=str(exc))
-            yield
 
     async def _refresh(self, ctx: OAuthContext, refresh_token: str) -> TokenSet:
         try:

@@ -138,6 +138,21 @@ class MemoryStore:
         self.entries.pop(key, None)
 
 
+@asynccontextmanager
+async def hold(store: TokenStore, key: StoreKey) -> AsyncIterator[None]:
+    """Hold ``store``'s lock for ``key``; a lock that cannot be taken only costs coordination.
+
+    A cache directory that cannot even hold a lock file cannot hold entries
+    either: the run then goes on without persistence, as when a write fails.
+    """
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            await stack.enter_async_context(store.lock(key))
+        except StoreError as exc:
+            log.warning("oauth.store_lock_failed", error=str(exc))
+        yield
+
+
 def default_store_dir() -> Path:
     """Return the per-OS user config directory (``~/.config/mcp-oauth2-proxy`` on Linux)."""
     return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False, roaming=True))
@@ -373,4 +388,5 @@ __all__ = [
     "StoreKey",
     "TokenStore",
     "default_store_dir",
+    "hold",
 ]
