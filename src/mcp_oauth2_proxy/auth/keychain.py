@@ -36,6 +36,7 @@ SERVICE = "mcp-oauth2-proxy"
 KEYCHAIN_TIMEOUT_SECONDS = 10.0
 KEY_LOCK_FILE = "key.lock"
 KEY_LOCK_TIMEOUT_SECONDS = 30.0
+NO_BACKEND = "no OS keychain backend is available"
 
 
 class KeychainUnavailableError(Exception):
@@ -132,14 +133,16 @@ class KeychainKey:
             raise StoreError(
                 f"OAUTH2_TOKEN_STORE=keyring, but the OS keychain is unusable: {reason}"
             )
-        log.warning("oauth.keychain_unavailable", reason=reason, fallback="key file")
+        # No keychain at all is normal (servers, containers); a failing one is worth a warning.
+        report = log.info if reason == NO_BACKEND else log.warning
+        report("oauth.keychain_unavailable", reason=reason, fallback="key file")
         self.fell_back = reason
         return store.file_key()
 
     def _load_or_create(self, store: FileStore) -> bytes:
         backend = self._backend_factory()
         if backend is None:
-            raise KeychainUnavailableError("no OS keychain backend is available")
+            raise KeychainUnavailableError(NO_BACKEND)
         self.backend_name = type(backend).__name__
         from filelock import FileLock
 

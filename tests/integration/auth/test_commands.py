@@ -6,10 +6,12 @@ import argparse
 import io
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import structlog
 
 from mcp_oauth2_proxy.auth.store import FileStore, MemoryStore, TokenStore
 from mcp_oauth2_proxy.cli import main
@@ -19,6 +21,12 @@ from tests.support.auth_helpers import FollowingBrowser, make_settings
 from tests.support.oauth_server import FakeAuthServer
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    yield
+    structlog.reset_defaults()  # main() configures logging onto a stream pytest closes
 
 
 class Terminal:
