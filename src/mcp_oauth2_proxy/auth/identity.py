@@ -118,14 +118,6 @@ class IdentityResolver:
             raise AuthError(no_identity_message(self._settings, server), error="no_client")
         return ClientIdentity(await self._registered(server, rejected), "registered")
 
-    async def forget(self, server: ServerConfig) -> bool:
-        """Drop the stored registration for ``server``; True when there was one."""
-        key = registration_key(server)
-        async with hold(self._store, key):
-            existed = await self._store.load(key) is not None
-            await self._store.delete(key)
-        return existed
-
     async def _registered(self, server: ServerConfig, rejected: str | None) -> ClientAuth:
         key = registration_key(server)
         redirect = registration_redirect_uri(self._settings)
