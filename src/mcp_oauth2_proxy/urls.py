@@ -51,6 +51,7 @@ def check_secure_url(url: str, *, allow_insecure_http: bool, what: str = "URL") 
         parts = urlsplit(url)
         host = parts.hostname
         _ = parts.port  # a malformed port raises here rather than at connect time
+        _check_authority(parts.netloc)
     except ValueError as exc:
         raise InsecureUrlError(f"{what} {url!r} is not a valid URL: {exc}") from exc
     scheme = parts.scheme.lower()
@@ -64,6 +65,22 @@ def check_secure_url(url: str, *, allow_insecure_http: bool, what: str = "URL") 
             "or set ALLOW_INSECURE_HTTP=true to accept the risk"
         )
     return url
+
+
+def _check_authority(netloc: str) -> None:
+    """Refuse what ``urlsplit`` tolerates but an HTTP client reads differently.
+
+    ``http://[::1].attacker.test/`` has the host ``::1`` for ``urlsplit`` but is
+    no valid URL at all; its classification must not depend on which parser
+    looks at it. Whitespace and control characters are refused for the same reason.
+    """
+    hostport = netloc.rpartition("@")[2]
+    if hostport.startswith("["):
+        rest = hostport.partition("]")[2]
+        if rest and not (rest.startswith(":") and rest[1:].isdigit()):
+            raise ValueError("junk after the bracketed host")
+    if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in netloc):
+        raise ValueError("whitespace or control characters in the host")
 
 
 def origin(url: str) -> str:

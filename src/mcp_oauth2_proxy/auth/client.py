@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from typing import Protocol
 
@@ -32,7 +31,7 @@ from .grants import (
     refresh_params,
     revocation_params,
 )
-from .models import DeviceAuthorizationResponse
+from .models import DeviceAuthorizationResponse, load_json
 
 #: Token endpoint errors that are part of normal device-flow polling (RFC 8628 §3.5).
 POLLING_ERRORS = frozenset({"authorization_pending", "slow_down"})
@@ -127,7 +126,7 @@ class TokenClient:
                 fetched.status, fetched.content_type, fetched.body, now=0, url=endpoint
             )
         try:
-            answer = DeviceAuthorizationResponse.model_validate(json.loads(fetched.body))
+            answer = DeviceAuthorizationResponse.model_validate(load_json(fetched.body))
         except (ValueError, ValidationError):
             raise AuthError(
                 "the device authorization endpoint answered without usable codes", url=endpoint

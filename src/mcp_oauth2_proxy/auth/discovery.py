@@ -10,7 +10,7 @@ publishes no metadata. Every URL a server hands us passes the secure-URL rule.
 
 from __future__ import annotations
 
-import json
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar
@@ -20,9 +20,9 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import DiscoveryError, InsecureUrlError
 from ..log import get_logger
-from ..urls import check_secure_url, origin
+from ..urls import check_secure_url, is_loopback_host, origin, url_host
 from .fetch import MAX_METADATA_BYTES, METADATA_TIMEOUT_SECONDS, Fetched, make_request, send_bounded
-from .models import AuthorizationServerMetadata, ProtectedResourceMetadata
+from .models import AuthorizationServerMetadata, ProtectedResourceMetadata, load_json
 from .wellknown import (
     authorization_server_metadata_urls,
     protected_resource_metadata_urls,
@@ -67,6 +67,9 @@ class DiscoveryOptions:
     allow_insecure_http: bool = False
     timeout_seconds: float = METADATA_TIMEOUT_SECONDS
     max_bytes: int = MAX_METADATA_BYTES
+    loopback_allowed: bool = False
+    """Whether discovered URLs may name this machine; :func:`discover` sets it for a loopback
+    upstream only, so a remote server can never aim the proxy at local services."""
 
 
 async def discover(
@@ -84,6 +87,8 @@ async def discover(
 
     """
     opts = options or DiscoveryOptions()
+    if is_loopback_host(url_host(upstream_url)):
+        opts = dataclasses.replace(opts, loopback_allowed=True)
     challenge = await probe(http, upstream_url, opts, probe_headers or {})
     prm = await fetch_resource_metadata(http, upstream_url, challenge, opts)
     if prm is not None and prm.authorization_servers:
@@ -182,11 +187,23 @@ async def fetch_server_metadata(
 
 
 def secure(url: str, opts: DiscoveryOptions, what: str) -> str:
-    """Apply the secure-URL rule to a discovered URL, as a discovery failure."""
+    """Apply the secure-URL rule to a discovered URL, as a discovery failure.
+
+    A loopback URL is acceptable only from a loopback upstream: otherwise a
+    remote server could make the proxy send requests (and, through a token
+    endpoint, credentials) to services listening on this machine.
+    """
     try:
-        return check_secure_url(url, allow_insecure_http=opts.allow_insecure_http, what=what)
+        check_secure_url(url, allow_insecure_http=opts.allow_insecure_http, what=what)
     except InsecureUrlError as exc:
         raise DiscoveryError(f"discovery returned an unacceptable URL: {exc}", url=url) from None
+    if not opts.loopback_allowed and is_loopback_host(url_host(url)):
+        raise DiscoveryError(
+            f"discovery returned an unacceptable URL: {what} {url!r} points at this machine, "
+            "but the upstream is remote; refusing to follow it",
+            url=url,
+        )
+    return url
 
 
 async def _fetch_document(
@@ -200,7 +217,7 @@ async def _fetch_document(
         log.debug("oauth.discovery_miss", url=url, status=fetched.status)
         return None
     try:
-        return model.model_validate(json.loads(fetched.body))
+        return model.model_validate(load_json(fetched.body))
     except (ValueError, ValidationError):
         log.warning("oauth.discovery_bad_document", url=url)
         return None

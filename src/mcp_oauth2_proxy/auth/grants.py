@@ -8,7 +8,6 @@ anything; parsers take status, headers and bytes. The I/O shell in
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -18,7 +17,7 @@ import httpx
 from pydantic import ValidationError
 
 from ..errors import AuthError
-from .models import TokenErrorResponse, TokenResponse
+from .models import TokenErrorResponse, TokenResponse, load_json, server_text
 from .pkce import Pkce, same_secret
 
 AuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
@@ -273,11 +272,12 @@ def check_authorization_response(
     if iss is None and iss_required:
         raise AuthError("the login response lacks the iss parameter the server promised (RFC 9207)")
     if "error" in params:
+        error = server_text(params["error"], 64)
+        desc = server_text(params["error_description"]) if params.get("error_description") else None
         raise AuthError(
-            f"the authorization server refused the login: {params['error']}"
-            + (f" ({params['error_description']})" if params.get("error_description") else ""),
-            error=params["error"],
-            error_description=params.get("error_description"),
+            f"the authorization server refused the login: {error}" + (f" ({desc})" if desc else ""),
+            error=error,
+            error_description=desc,
         )
     code = params.get("code")
     if not code:
@@ -403,7 +403,7 @@ def _decode_body(content_type: str | None, body: bytes) -> dict[str, object]:
     if (content_type or "").lower().startswith(FORM_CONTENT_TYPE):
         return dict(parse_qsl(text, keep_blank_values=True))
     try:
-        data = json.loads(text)
+        data = load_json(text)
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
@@ -416,11 +416,13 @@ def _token_error(status: int, data: Mapping[str, object], url: str | None) -> Au
         return AuthError(
             f"the token endpoint answered HTTP {status} without an OAuth error", url=url
         )
-    desc = f" ({err.error_description})" if err.error_description else ""
+    error = server_text(err.error, 64)
+    description = server_text(err.error_description) if err.error_description else None
+    desc = f" ({description})" if description else ""
     return AuthError(
-        f"the token endpoint refused the request: {err.error}{desc}",
-        error=err.error,
-        error_description=err.error_description,
+        f"the token endpoint refused the request: {error}{desc}",
+        error=error,
+        error_description=description,
         url=url,
     )
 

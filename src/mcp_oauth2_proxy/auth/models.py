@@ -7,9 +7,42 @@ second-guess a server's JSON.
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+import re
+from typing import Annotated, Any
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
+
+from ..log import redact_text
+
+MAX_SERVER_TEXT = 300
+"""How much of a server-chosen string (``error``, ``error_description``) reaches a message."""
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
+
+
+def load_json(data: bytes | str) -> Any:
+    """``json.loads`` for untrusted documents: every malformed input is a ``ValueError``.
+
+    Nesting deep enough to exhaust the parser's recursion (a few hundred KB of
+    ``[``) raises ``RecursionError`` in the standard library; here it is just
+    another malformed document.
+    """
+    try:
+        return json.loads(data)
+    except RecursionError as exc:
+        raise ValueError("JSON nested too deeply") from exc
+
+
+def server_text(value: object, limit: int = MAX_SERVER_TEXT) -> str:
+    """A server-chosen string made fit for messages, logs and the terminal.
+
+    Control and bidirectional-override characters (terminal escape sequences,
+    forged log lines) become spaces, known secrets a server echoed are masked,
+    and the result is cut to ``limit`` characters.
+    """
+    text = _CONTROL.sub(" ", str(value)).strip()
+    text = redact_text(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _int_from_text(value: object) -> object:
@@ -99,10 +132,13 @@ class TokenErrorResponse(_Wire):
 
 
 __all__ = [
+    "MAX_SERVER_TEXT",
     "AuthorizationServerMetadata",
     "ClientRegistrationResponse",
     "DeviceAuthorizationResponse",
     "ProtectedResourceMetadata",
     "TokenErrorResponse",
     "TokenResponse",
+    "load_json",
+    "server_text",
 ]

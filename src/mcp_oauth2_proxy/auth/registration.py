@@ -21,7 +21,7 @@ from ..errors import AuthError
 from ..log import get_logger, register_secret
 from .fetch import MAX_METADATA_BYTES, TOKEN_TIMEOUT_SECONDS, make_request, send_bounded
 from .grants import DEVICE_CODE_GRANT
-from .models import ClientRegistrationResponse
+from .models import ClientRegistrationResponse, load_json, server_text
 
 log = get_logger(__name__)
 CLIENT_NAME = "mcp-oauth2-proxy"
@@ -131,14 +131,14 @@ def parse_registration_response(status: int, body: bytes, *, url: str) -> Regist
 
     """
     try:
-        data = json.loads(body.decode("utf-8", "replace"))
+        data = load_json(body.decode("utf-8", "replace"))
     except ValueError:
         data = None
     if not isinstance(data, dict):
         data = {}
     if status not in (200, 201) or "error" in data:
-        error = str(data.get("error") or f"HTTP {status}")
-        desc = data.get("error_description")
+        error = server_text(data.get("error") or f"HTTP {status}", 64)
+        desc = server_text(data["error_description"]) if data.get("error_description") else None
         raise AuthError(
             f"the authorization server refused to register this client: {error}"
             + (f" ({desc})" if desc else "")
