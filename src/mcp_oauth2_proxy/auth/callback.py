@@ -45,7 +45,13 @@ _SECURITY_HEADERS = (
     ("X-Frame-Options", "DENY"),
     ("Connection", "close"),
 )
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+}
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,7 @@ class CallbackConfig:
     port: int = 53682
     redirect_uri: str | None = None
     timeout_seconds: float = 300.0
+    read_timeout_seconds: float = READ_TIMEOUT_SECONDS
 
 
 @dataclass(frozen=True)
@@ -204,7 +211,9 @@ class CallbackServer:
         if task is not None:
             self._handlers.add(task)
         try:
-            request = await asyncio.wait_for(_read_request(reader), READ_TIMEOUT_SECONDS)
+            request = await asyncio.wait_for(
+                _read_request(reader), self._config.read_timeout_seconds
+            )
             if request is not None:
                 status, body = await self._respond(request)
                 writer.write(http_response(status, b"" if request.method == "HEAD" else body))
@@ -226,6 +235,13 @@ class CallbackServer:
             return 400, render_page(
                 "Refused", "This request did not come through the local address."
             )
+        if not self._browser_navigation(request.headers):
+            log.warning(
+                "oauth.callback_cross_origin",
+                origin=request.headers.get("origin", ""),
+                fetch_mode=request.headers.get("sec-fetch-mode", ""),
+            )
+            return 403, render_page("Refused", "Only the browser's redirect is accepted here.")
         parts = urlsplit(request.target)
         if not request.target.startswith("/") or parts.path != self._path:
             return 404, render_page("Not found", "Nothing here.")
@@ -268,6 +284,23 @@ class CallbackServer:
             if ok
             else (400, render_page("Login failed", message))
         )
+
+    def _browser_navigation(self, headers: dict[str, str]) -> bool:
+        """Tell a top-level navigation (the redirect) from a script or sub-resource request.
+
+        Browsers send no ``Origin`` on a GET navigation, and ``Sec-Fetch-Mode:
+        navigate`` where they send fetch metadata; a page on another site that
+        fires ``fetch()`` or an ``<img>`` at the listener shows itself through
+        one or the other, and is refused before the query is even looked at.
+        """
+        mode = headers.get("sec-fetch-mode")
+        if mode is not None and mode.lower() != "navigate":
+            return False
+        value = headers.get("origin")
+        if value is None:
+            return True
+        parts = urlsplit(value)
+        return parts.scheme in ("http", "https") and self._host_allowed(parts.netloc)
 
     def _host_allowed(self, value: str | None) -> bool:
         if not value:
