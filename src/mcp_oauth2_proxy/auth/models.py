@@ -8,6 +8,7 @@ second-guess a server's JSON.
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Annotated, Any
 
@@ -45,14 +46,40 @@ def server_text(value: object, limit: int = MAX_SERVER_TEXT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+MAX_SECONDS = 10 * 365 * 24 * 3600
+"""Longest duration taken from a server; beyond it, numbers only overflow clocks."""
+
+
 def _int_from_text(value: object) -> object:
-    """Accept ``"3600"`` as well as ``3600``: several providers send strings."""
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
+    """Accept ``"3600"`` as well as ``3600``: several providers send strings; cap absurd values."""
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, int) and not isinstance(value, bool):
+        return min(value, MAX_SECONDS)
     return value
 
 
+def _lifetime(value: object) -> int | None:
+    """An ``expires_in`` as a positive whole number of seconds, or None when unusable.
+
+    The field is only RECOMMENDED (RFC 6749 §5.1): a token whose lifetime is
+    missing, negative, zero, fractional nonsense or not a number is still a
+    token; it is used until the upstream rejects it, instead of failing the
+    login or refreshing on every request.
+    """
+    value = _int_from_text(value)
+    if isinstance(value, float) and math.isfinite(value):
+        value = min(int(value), MAX_SECONDS)
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    return None
+
+
 Seconds = Annotated[int, BeforeValidator(_int_from_text), Field(ge=0)]
+Lifetime = Annotated[int | None, BeforeValidator(_lifetime)]
+BearerToken = Annotated[str, Field(min_length=1, pattern=r"^[\x21-\x7e]+$")]
+"""Visible ASCII only: the value goes into an HTTP header (RFC 6750 §2.1 ``b64token``
+is narrower still), so CR, LF or non-ASCII could never be sent safely."""
 
 
 class _Wire(BaseModel):
@@ -90,9 +117,9 @@ class AuthorizationServerMetadata(_Wire):
 class TokenResponse(_Wire):
     """RFC 6749 §5.1: a successful token response."""
 
-    access_token: str = Field(min_length=1)
+    access_token: BearerToken
     token_type: str | None = None
-    expires_in: Seconds | None = None
+    expires_in: Lifetime = None
     refresh_token: str | None = None
     scope: str | None = None
     id_token: str | None = None

@@ -317,7 +317,7 @@ def test_error_status_without_an_oauth_error_says_so() -> None:
 
 @pytest.mark.parametrize(
     "payload",
-    [{}, {"access_token": ""}, {"access_token": 5}, {"access_token": "a", "expires_in": -1}],
+    [{}, {"access_token": ""}, {"access_token": 5}, {"access_token": "a\r\nX-Injected: 1"}],
 )
 def test_unusable_success_response_is_an_error(payload: dict[str, object]) -> None:
     with pytest.raises(AuthError, match="access_token"):
