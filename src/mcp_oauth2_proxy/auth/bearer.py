@@ -67,6 +67,13 @@ class BearerAuth(httpx.Auth):
             self._manager.invalidate(token)
             token = await self._authorize(request)
             response = yield request
+            if response.status_code == 401:
+                # A fresh token refused too: counted, so the next request does not
+                # start yet another refresh or login for a token that cannot work.
+                log.info("oauth.upstream_rejected_token", status=401, retried=True)
+                self._manager.invalidate(token)
+        if response.status_code != 401:
+            self._manager.accepted(token)
         step_ups = 0
         while (challenge := insufficient_scope(response)) is not None:
             if step_ups == MAX_STEP_UPS:

@@ -33,6 +33,58 @@ from .store import Entry, StoreKey, TokenStore, hold
 
 log = get_logger(__name__)
 ENTRY_VERSION = 1
+REJECTION_COOLDOWN_SECONDS = 300.0
+"""After the upstream rejected a refreshed and a newly logged-in token, stop trying this long."""
+
+
+@dataclass
+class RejectionBudget:
+    """What may still be tried while the upstream keeps rejecting our tokens.
+
+    A token the upstream refuses (401) starts a streak; during it, one refresh
+    and one new login are allowed. When the token they bring is refused too,
+    the upstream does not accept tokens from this server for this resource at
+    all (wrong audience, resource or scope): trying again would only open the
+    browser for every request. Requests then fail at once, until the upstream
+    accepts a token or the cool-down has passed.
+    """
+
+    rejected: int = 0
+    refreshed: bool = False
+    logged_in: bool = False
+    exhausted_at: float | None = None
+
+    @property
+    def active(self) -> bool:
+        """True during a streak of rejected tokens."""
+        return self.rejected > 0
+
+    def check(self, now: float) -> None:
+        """Raise while exhausted; forget the streak once the cool-down has passed."""
+        if self.exhausted_at is None:
+            return
+        if now - self.exhausted_at >= REJECTION_COOLDOWN_SECONDS:
+            self.reset()
+            return
+        raise AuthError(
+            "the upstream rejected every token obtained for it, after a refresh and a new "
+            "login; it does not accept tokens from this authorization server for this resource "
+            "(check oauth2.resource, oauth2.scope and oauth2.audience)",
+            error="invalid_token",
+        )
+
+    def spend_login(self, now: float) -> None:
+        """Record a login during a streak; raise when the streak already had one."""
+        if not self.active:
+            return
+        if self.logged_in:
+            self.exhausted_at = now
+            self.check(now)
+        self.logged_in = True
+
+    def reset(self) -> None:
+        """The upstream accepted a token (or the cool-down passed): a clean slate."""
+        self.rejected, self.refreshed, self.logged_in, self.exhausted_at = 0, False, False, None
 
 
 @dataclass(frozen=True)
@@ -117,6 +169,7 @@ class TokenManager:
         self._reregistered = False
         self._seed_fp = config.seed_fingerprint()
         self._seed_spent = False
+        self._budget = RejectionBudget()
         for secret in (config.authorization_code, config.code_verifier, config.refresh_token):
             register_secret(secret)
 
@@ -196,9 +249,16 @@ class TokenManager:
     def invalidate(self, access_token: str | None = None) -> None:
         """Forget the access token (after a 401), unless a newer one already replaced it."""
         if self._current is not None and access_token in (None, self._current.access_token):
-            log.info("oauth.token_invalidated")
+            self._budget.rejected += 1
+            log.info("oauth.token_invalidated", rejected_in_a_row=self._budget.rejected)
             self._current = None
             self._refresh_at = None
+
+    def accepted(self, access_token: str) -> None:
+        """The upstream accepted ``access_token``: a streak of rejections is over."""
+        current = self._current
+        if self._budget.active and current is not None and current.access_token == access_token:
+            self._budget.reset()
 
     async def stored_entry(self) -> Entry | None:
         """The stored entry of this identity (for ``status``; holds a secret)."""
@@ -246,13 +306,16 @@ class TokenManager:
         return await operation(self._context)
 
     async def _obtain(self, ctx: OAuthContext) -> TokenSet:
+        self._budget.check(self._clock.now())
         if self._config.grant == "client_credentials":
+            self._budget.spend_login(self._clock.now())
             return await self._client_credentials(ctx)
         async with hold(self._store, ctx.store_key):
             refresh_token = await self._usable_refresh_token(ctx)
-            if refresh_token is not None:
+            if refresh_token is not None and not self._budget.refreshed:
+                self._budget.refreshed = self._budget.active
                 return await self._refresh(ctx, refresh_token)
-            return await self._first_tokens(ctx)
+            return await self._first_tokens(ctx, fresh=self._budget.active)
 
     async def _reauthorize(self, ctx: OAuthContext) -> TokenSet:
         if self._config.grant == "client_credentials":
@@ -307,7 +370,11 @@ class TokenManager:
             await self._keep_refresh_token(ctx, tokens, previous=None)
             return tokens
         if self._login is None or not self._config.interactive:
+            if self._budget.active and not step_up:
+                self._budget.exhausted_at = self._clock.now()
+                self._budget.check(self._clock.now())
             raise _login_needed(rejected, ctx.options.scope if step_up else None)
+        self._budget.spend_login(self._clock.now())
         tokens = await self._login(ctx)
         log.info("oauth.token_obtained", grant=self._config.grant, source=self._config.login_kind)
         await self._keep_refresh_token(ctx, tokens, previous=None)
@@ -425,4 +492,12 @@ def _login_needed(rejected: bool, step_up_scope: str | None = None) -> AuthError
     )
 
 
-__all__ = ["Login", "ManagerConfig", "OAuthContext", "Resolver", "TokenManager"]
+__all__ = [
+    "REJECTION_COOLDOWN_SECONDS",
+    "Login",
+    "ManagerConfig",
+    "OAuthContext",
+    "RejectionBudget",
+    "Resolver",
+    "TokenManager",
+]
