@@ -23,7 +23,9 @@ import hashlib
 import json
 import os
 import secrets
+import stat
 import tempfile
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -49,7 +51,10 @@ KEY_BYTES = 32
 NONCE_BYTES = 12
 TAG_BYTES = 16
 MAX_ENTRY_BYTES = 1024 * 1024
+STALE_TEMP_SECONDS = 60.0
 _POSIX = os.name == "posix"
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 Entry = dict[str, Any]
 
@@ -71,6 +76,72 @@ class StoreKey:
     def file_stem(self) -> str:
         """Return a file name that reveals nothing about the identity."""
         return hashlib.sha256(self.canonical()).hexdigest()[:40]
+
+
+def seal(key: bytes, identity: StoreKey, entry: Mapping[str, Any]) -> bytes:
+    """Encrypt ``entry`` for ``identity``: magic, a fresh random 96-bit nonce, AES-256-GCM.
+
+    The identity is the associated data, so a sealed entry opens only as the
+    identity it was written for.
+    """
+    plaintext = json.dumps(dict(entry), separators=(",", ":")).encode("utf-8")
+    nonce = secrets.token_bytes(NONCE_BYTES)
+    return MAGIC + nonce + AESGCM(key).encrypt(nonce, plaintext, identity.canonical())
+
+
+def unseal(key: bytes, identity: StoreKey, blob: bytes) -> Entry | None:
+    """Decrypt what :func:`seal` wrote; None for anything damaged, foreign or oversized."""
+    if len(blob) < len(MAGIC) + NONCE_BYTES + TAG_BYTES or not blob.startswith(MAGIC):
+        return None
+    if len(blob) > MAX_ENTRY_BYTES:
+        return None
+    nonce = blob[len(MAGIC) : len(MAGIC) + NONCE_BYTES]
+    try:
+        plaintext = AESGCM(key).decrypt(
+            nonce, blob[len(MAGIC) + NONCE_BYTES :], identity.canonical()
+        )
+        data = json.loads(plaintext)
+    except (InvalidTag, ValueError, RecursionError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def private_directory_problem(info: os.stat_result, euid: int) -> str | None:
+    """Why a cache directory is unfit for secrets (POSIX), or None when it is private to us.
+
+    Another user's directory, or one others may enter, would let them plant a
+    key of their choosing or read ours.
+    """
+    if not stat.S_ISDIR(info.st_mode):
+        return "it is not a directory"
+    if info.st_uid != euid:
+        return f"it belongs to another user (uid {info.st_uid})"
+    if info.st_mode & 0o077:
+        return f"other users have access to it (mode {stat.S_IMODE(info.st_mode):o})"
+    return None
+
+
+def read_private_file(path: Path, limit: int) -> bytes:
+    """Read a small regular file without following a symbolic link or blocking on a FIFO.
+
+    Raises:
+        FileNotFoundError: there is no such file.
+        OSError: it is a link, not a regular file, or larger than ``limit``.
+
+    """
+    fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK | getattr(os, "O_BINARY", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(f"{path.name} is not a regular file")
+        if info.st_size > limit:
+            raise OSError(f"{path.name} is larger than {limit} bytes")
+        if _POSIX and info.st_mode & 0o077:
+            os.fchmod(fd, 0o600)  # a restored backup must not stay readable by others
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read(limit + 1)[:limit]
+    finally:
+        os.close(fd)
 
 
 class TokenStore(Protocol):
@@ -239,24 +310,25 @@ class FileStore:
         """Do :meth:`load` synchronously."""
         path = self.path_for(key)
         try:
-            blob = path.read_bytes()
+            blob = read_private_file(path, MAX_ENTRY_BYTES)
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise StoreError(f"cannot read the token cache entry {path}: {exc.strerror}") from exc
-        entry = self._decrypt(blob, key)
+            # A link, FIFO or giant file where an entry belongs: never followed or read.
+            self._report(path, f"it is not a plain entry file ({exc.strerror or exc})")
+            return None
+        entry = unseal(self._load_key(), key, blob)
         if entry is None:
             self._report(path, "it is damaged or was written with another key")
         return entry
 
     def save_sync(self, key: StoreKey, entry: Mapping[str, Any]) -> None:
         """Do :meth:`save` synchronously."""
-        plaintext = json.dumps(dict(entry), separators=(",", ":")).encode("utf-8")
-        nonce = secrets.token_bytes(NONCE_BYTES)
-        sealed = AESGCM(self._load_key()).encrypt(nonce, plaintext, key.canonical())
+        sealed = seal(self._load_key(), key, entry)
         path = self.path_for(key)
         try:
-            _atomic_write(path, MAGIC + nonce + sealed)
+            _remove_stale_temporaries(path)
+            _atomic_write(path, sealed)
         except OSError as exc:
             raise StoreError(f"cannot write the token cache entry {path}: {exc.strerror}") from exc
         self._reported.discard(str(path))
@@ -267,21 +339,6 @@ class FileStore:
             self.path_for(key).unlink(missing_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot delete the token cache entry: {exc.strerror}") from exc
-
-    def _decrypt(self, blob: bytes, key: StoreKey) -> Entry | None:
-        if len(blob) < len(MAGIC) + NONCE_BYTES + TAG_BYTES or not blob.startswith(MAGIC):
-            return None
-        if len(blob) > MAX_ENTRY_BYTES:
-            return None
-        nonce = blob[len(MAGIC) : len(MAGIC) + NONCE_BYTES]
-        try:
-            plaintext = AESGCM(self._load_key()).decrypt(
-                nonce, blob[len(MAGIC) + NONCE_BYTES :], key.canonical()
-            )
-            data = json.loads(plaintext)
-        except (InvalidTag, ValueError):
-            return None
-        return data if isinstance(data, dict) else None
 
     def _report(self, path: Path, why: str) -> None:
         if str(path) in self._reported:
@@ -315,11 +372,17 @@ class FileStore:
                 log.warning(
                     "oauth.store_dir_permissions", path=str(self.directory), error=exc.strerror
                 )
+            problem = private_directory_problem(self.directory.stat(), os.geteuid())
+            if problem is not None:
+                raise StoreError(
+                    f"refusing to keep tokens in {self.directory}: {problem}; set "
+                    "OAUTH2_TOKEN_CACHE_DIR to a directory only you can access"
+                )
 
     def _read_or_create_key(self, path: Path) -> bytes:
         for _ in range(3):
             try:
-                key = path.read_bytes()
+                key = read_private_file(path, KEY_BYTES + 1)
             except FileNotFoundError:
                 _create_key_file(path)  # losing the race to another process is fine: re-read
                 continue
@@ -352,9 +415,22 @@ def _create_key_file(path: Path) -> bool:
             Path(tmp).unlink()
 
 
+def _temp_prefix(path: Path) -> str:
+    return f".{path.stem}-"
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete temporary files a killed writer of ``path`` left behind (older than a minute)."""
+    cutoff = time.time() - STALE_TEMP_SECONDS
+    for tmp in path.parent.glob(_temp_prefix(path) + "*.tmp"):
+        with contextlib.suppress(OSError):
+            if tmp.lstat().st_mtime < cutoff:
+                tmp.unlink()
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a 0600 temporary file, fsync and rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".entry-", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(path), suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -389,4 +465,8 @@ __all__ = [
     "TokenStore",
     "default_store_dir",
     "hold",
+    "private_directory_problem",
+    "read_private_file",
+    "seal",
+    "unseal",
 ]
