@@ -99,3 +99,23 @@ def stdout_lines_are_jsonrpc(lines: list[bytes]) -> list[dict[str, Any]]:
 def assert_secret_free(text: str, *secrets: str) -> None:
     for secret in secrets:
         assert secret not in text, f"secret {secret[:6]}… leaked"
+
+
+class Chunks(httpx.AsyncByteStream):
+    """A body delivered in 64 KiB chunks, as a network would."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for start in range(0, len(self.data), 65536):
+            yield self.data[start : start + 65536]
+
+
+def as_stream(response: httpx.Response) -> httpx.Response:
+    """Serve a response built with ``content=`` as a stream (the transport reads raw bytes)."""
+    if not response.is_stream_consumed:
+        return response
+    headers = [(k, v) for k, v in response.headers.raw if k.lower() != b"content-length"]
+    raw = b"".join(response.stream)  # type: ignore[arg-type]
+    return httpx.Response(response.status_code, headers=headers, stream=Chunks(raw))

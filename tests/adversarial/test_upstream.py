@@ -25,7 +25,7 @@ from mcp_oauth2_proxy.transport.streamable_http import StreamableHttpTransport
 from tests.integration.helpers import INITIALIZE, INITIALIZED, Sink, bridge_to, request, running
 from tests.integration.rawhttp import RawRequest, raw_server
 
-from .conftest import CountingBody, stdout_lines_are_jsonrpc
+from .conftest import Chunks, CountingBody, as_stream, stdout_lines_are_jsonrpc
 
 pytestmark = pytest.mark.anyio
 URL = "https://mcp.test/mcp"
@@ -47,25 +47,10 @@ class Upstream:
 
     def __call__(self, req: httpx.Request) -> httpx.Response:
         self.requests.append(req)
-        response = self.respond(req)
-        if response.is_stream_consumed:  # built with content=: serve it as a real stream
-            headers = [(k, v) for k, v in response.headers.raw if k.lower() != b"content-length"]
-            return httpx.Response(
-                response.status_code, headers=headers, stream=Chunks(b"".join(response.stream))
-            )
-        return response
+        return as_stream(self.respond(req))
 
     def posts(self) -> list[httpx.Request]:
         return [r for r in self.requests if r.method == "POST"]
-
-
-class Chunks(httpx.AsyncByteStream):
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        for start in range(0, len(self.data), 65536):
-            yield self.data[start : start + 65536]
 
 
 @asynccontextmanager
