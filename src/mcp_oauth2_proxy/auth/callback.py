@@ -100,7 +100,9 @@ def parse_host(value: str) -> tuple[str, int | None]:
         host, _, port_text = value.partition(":")
     if not port_text:
         return host, None
-    return (host, int(port_text)) if port_text.isdigit() else (host, -1)
+    # ASCII digits only: int() also reads "٥٣٦٨٢" or "²", which no browser sends.
+    valid = port_text.isascii() and port_text.isdigit()
+    return (host, int(port_text)) if valid else (host, -1)
 
 
 def default_redirect_uri(host: str, port: int, path: str = DEFAULT_PATH) -> str:
