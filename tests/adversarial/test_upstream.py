@@ -411,3 +411,80 @@ async def test_an_upstream_error_body_echoing_the_token_does_not_reach_the_clien
     )
     assert token not in json.dumps(reply)
     assert token not in log_stream.getvalue()
+
+
+_PAD = b'{"jsonrpc":"2.0","id":1,"result":{"blob":"' + b"A" * (3 << 20)
+_NAN = pytest.mark.xfail(strict=True, reason=PERF_PENDING)
+LARGE_BROKEN = [
+    pytest.param(_PAD + b'","x":[1,,2]}}', id="syntax"),
+    pytest.param(_PAD + b'"}}}}}', id="trailing"),
+    pytest.param(_PAD + b'"}', id="short"),
+    pytest.param(_PAD + b'\x00"}}', id="nul"),
+    pytest.param(_PAD + b'","n":NaN}}', id="nan", marks=_NAN),
+    pytest.param(_PAD + b'","n":-Infinity}}', id="infinity", marks=_NAN),
+]
+
+
+@pytest.mark.parametrize("body", LARGE_BROKEN)
+@pytest.mark.parametrize("kind", ["sse", "json"])
+async def test_a_large_upstream_message_that_is_not_valid_json_never_reaches_stdout(
+    body: bytes, kind: str
+) -> None:
+    def respond(_: httpx.Request) -> httpx.Response:
+        if kind == "sse":
+            return sse(b"data: " + body + b"\n\n")
+        return httpx.Response(200, headers={"Content-Type": "application/json"}, content=body)
+
+    reply, _, sink = await one_answer(respond)
+    assert reply["error"]["code"] == -32000
+    assert len(sink.raw) == 1
+    json.loads(sink.raw[0], parse_constant=_strict)
+
+
+def _strict(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+async def test_json_with_invalid_utf8_is_refused_not_forwarded() -> None:
+    body = b'{"jsonrpc":"2.0","id":1,"result":{"s":"\xff\xfe"}}'
+    reply, _, _ = await one_answer(
+        lambda _: httpx.Response(200, headers={"Content-Type": "application/json"}, content=body)
+    )
+    assert reply["error"]["code"] == -32000
+
+
+@pytest.mark.xfail(strict=True, reason=PERF_PENDING)
+async def test_a_poisoned_server_stream_does_not_bring_the_proxy_down() -> None:
+    gets = 0
+
+    def respond(r: httpx.Request) -> httpx.Response:
+        nonlocal gets
+        if r.method == "GET":
+            gets += 1
+            if gets == 1:
+                return sse(b"data: " + b"[" * 200_000 + b"\n\n", b"data: 42\n\n")
+            return httpx.Response(405)
+        if r.method == "DELETE":
+            return httpx.Response(200)
+        message = json.loads(r.content)
+        if "id" not in message:
+            return httpx.Response(202)
+        result = {"protocolVersion": "2025-06-18"}
+        return httpx.Response(
+            200, json=answer(message["id"], **result), headers={"Mcp-Session-Id": "s-1"}
+        )
+
+    upstream = Upstream(respond)
+    sink = Sink()
+    async with httpx.AsyncClient(transport=httpx.MockTransport(upstream)) as client:
+        bridge = Bridge(StreamableHttpTransport(client, URL, timeout_s=5), sink, grace_s=0.5)
+        with anyio.fail_after(10):
+            async with running(bridge) as stdin:
+                await stdin.send(INITIALIZE)
+                await stdin.send(INITIALIZED)
+                await sink.wait_for(1)
+                await stdin.send(request(1, "tools/call", name="x"))
+                await sink.wait_for(2)
+    messages = stdout_lines_are_jsonrpc(sink.raw)
+    assert [m.get("id") for m in messages] == [0, 1]
+    assert gets >= 2
