@@ -15,10 +15,10 @@ from typing import TextIO
 
 from ..errors import AuthError
 from ..log import get_logger
-from .browser import PROG
+from .browser import PROG, is_openable
 from .client import Clock, TokenClient
 from .grants import TokenSet
-from .models import DeviceAuthorizationResponse
+from .models import DeviceAuthorizationResponse, server_text
 
 log = get_logger(__name__)
 Sleep = Callable[[float], Awaitable[None]]
@@ -66,10 +66,41 @@ async def device_login(
             "no device authorization endpoint: the server does not advertise one; set "
             "OAUTH2_DEVICE_AUTHORIZATION_URL (oauth2.deviceAuthorizationUrl)"
         )
-    answer = await tokens.device_authorization(endpoint)
+    answer = displayable(await tokens.device_authorization(endpoint))
     log.info("oauth.device_login_started", verification_uri=answer.verification_uri)
     announce_device_code(stderr, answer)
     return await poll_for_tokens(tokens, answer, clock=clock, sleep=sleep)
+
+
+def displayable(answer: DeviceAuthorizationResponse) -> DeviceAuthorizationResponse:
+    """The server's answer made safe to print: web addresses only, no terminal control.
+
+    The user is told to open ``verification_uri`` and trusts what the terminal
+    shows; a server must not smuggle a ``javascript:`` link, escape sequences
+    (which can rewrite the screen or the clipboard) or bidirectional overrides
+    into it.
+
+    Raises:
+        AuthError: the verification URI is not a plain http(s) address.
+
+    """
+    uri = answer.verification_uri
+    if not is_openable(uri) or server_text(uri, len(uri)) != uri:
+        raise AuthError(
+            "the device authorization server sent a verification address that is not a plain "
+            f"web address ({server_text(uri, 80)!r}); refusing to show it"
+        )
+    complete = answer.verification_uri_complete
+    if complete is not None and (
+        not is_openable(complete) or server_text(complete, len(complete)) != complete
+    ):
+        complete = None
+    return answer.model_copy(
+        update={
+            "user_code": server_text(answer.user_code, 64),
+            "verification_uri_complete": complete,
+        }
+    )
 
 
 async def poll_for_tokens(
@@ -83,7 +114,8 @@ async def poll_for_tokens(
     deadline = clock.now() + answer.expires_in
     interval = float(answer.interval or DEFAULT_INTERVAL_SECONDS)
     while True:
-        await sleep(interval)
+        # An interval beyond the code's lifetime would only wait past the deadline.
+        await sleep(max(0.0, min(interval, deadline - clock.now())))
         if clock.now() >= deadline:
             raise _expired()
         try:
@@ -111,4 +143,4 @@ def _expired() -> AuthError:
     )
 
 
-__all__ = ["Sleep", "announce_device_code", "device_login", "poll_for_tokens"]
+__all__ = ["Sleep", "announce_device_code", "device_login", "displayable", "poll_for_tokens"]
