@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import ipaddress
+import zlib
 
 import httpx
 import pytest
@@ -20,6 +22,7 @@ from mcp_oauth2_proxy.config import load_settings
 from mcp_oauth2_proxy.errors import ConfigError, InsecureUrlError
 from mcp_oauth2_proxy.log import redact_text, register_secret
 from mcp_oauth2_proxy.stdio import LineSplitter
+from mcp_oauth2_proxy.transport.decoding import PIECE, BodyDecoder, UnsupportedEncodingError
 from mcp_oauth2_proxy.transport.sse import SSEDecoder
 from mcp_oauth2_proxy.urls import check_secure_url, is_loopback_host, origin
 
@@ -312,3 +315,40 @@ def test_a_registered_secret_never_survives_redaction(secret: str, before: str, 
 @pytest.mark.parametrize("value", ["127.0.0.1:²", "localhost:٣", "[::1]:¹²"])
 def test_unicode_digits_in_a_host_port_are_not_a_port(value: str) -> None:
     assert parse_host(value)[1] == -1
+
+
+@FAST
+@given(st.binary(max_size=3000), st.sampled_from(["gzip", "deflate", "raw-deflate", ""]), st.data())
+def test_the_body_decoder_restores_any_body_in_bounded_pieces_whatever_the_chunking(
+    raw: bytes, encoding: str, data: st.DataObject
+) -> None:
+    packed = {
+        "gzip": gzip.compress,
+        "deflate": zlib.compress,
+        "raw-deflate": lambda b: zlib.compress(b)[2:-4],
+        "": lambda b: b,
+    }[encoding](raw)
+    decoder = BodyDecoder("deflate" if encoding == "raw-deflate" else encoding)
+    out: list[bytes] = []
+    for chunk in data.draw(chunkings(packed)):
+        out.extend(decoder.decode(chunk))
+    out.extend(decoder.flush())
+    assert b"".join(out) == raw
+    assert all(0 < len(piece) <= PIECE for piece in out)
+
+
+@FAST
+@given(st.binary(max_size=200), st.sampled_from(["gzip", "deflate"]))
+def test_the_body_decoder_turns_garbage_into_a_value_error(garbage: bytes, encoding: str) -> None:
+    decoder = BodyDecoder(encoding)
+    try:
+        list(decoder.decode(garbage))
+        list(decoder.flush())
+    except ValueError:
+        pass
+
+
+@pytest.mark.parametrize("encoding", ["br", "zstd", "compress", "gzip, gzip", "x-unknown"])
+def test_encodings_the_proxy_never_asked_for_are_refused(encoding: str) -> None:
+    with pytest.raises(UnsupportedEncodingError):
+        BodyDecoder(encoding)
