@@ -333,3 +333,31 @@ def test_the_rejection_streak_cools_down_so_a_temporary_outage_heals() -> None:
         budget.check(now=100.0 + REJECTION_COOLDOWN_SECONDS - 1)
     budget.check(now=100.0 + REJECTION_COOLDOWN_SECONDS)
     assert not budget.active
+
+
+async def test_a_refresh_token_stored_for_one_resource_is_never_used_for_another() -> None:
+    from mcp_oauth2_proxy.auth.store import MemoryStore
+
+    server = FakeAuthServer()
+    store = MemoryStore()
+    _, http = world(server)
+    async with http:
+        first = await create_auth(
+            make_settings(refreshToken=server.issue_refresh_token(), interactive=False),
+            http,
+            store=store,
+            clock=FakeClock(),
+            stderr=io.StringIO(),
+        )
+        await first.prefetch()
+        [stored] = [e["refresh_token"] for e in store.entries.values()]
+        other = await create_auth(
+            make_settings(resource="https://mcp.test/other", interactive=False),
+            http,
+            store=store,
+            clock=FakeClock(),
+            stderr=io.StringIO(),
+        )
+        with pytest.raises(AuthError, match="log in"):
+            await other.prefetch()
+    assert [f for f in server.token_requests if f.get("refresh_token") == stored] == []
