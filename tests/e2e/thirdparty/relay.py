@@ -1,0 +1,64 @@
+"""The test's end of ``relay_browser.py``: login URLs arrive here and a real browser opens them."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+import anyio
+from anyio.abc import SocketAttribute, SocketStream, TaskGroup
+from anyio.streams.stapled import MultiListener
+
+from .browser import BrowserUser, Visit
+
+
+class BrowserRelay:
+    """Listens on 127.0.0.1 for the URLs the proxy opens; the user completes each one.
+
+    With ``user`` None (or after :meth:`refuse`) URLs are only recorded, as for a
+    machine where nobody is at the browser.
+    """
+
+    def __init__(self, user: BrowserUser | None) -> None:
+        self.user = user
+        self.urls: list[str] = []
+        self.visits: list[Visit] = []
+        self.address = ""
+        self._group: TaskGroup | None = None
+
+    def refuse(self) -> None:
+        """Record URLs from now on without opening them."""
+        self.user = None
+
+    async def __aenter__(self) -> BrowserRelay:
+        listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+        port = listener.extra(SocketAttribute.local_port)  # noqa: S610 - anyio, not Django
+        self.address = f"127.0.0.1:{port}"
+        self._group = anyio.create_task_group()
+        await self._group.__aenter__()
+        self._group.start_soon(self._serve, listener)
+        return self
+
+    async def _serve(self, listener: MultiListener[SocketStream]) -> None:
+        async with listener:
+            await listener.serve(self._handle)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        assert self._group is not None
+        self._group.cancel_scope.cancel()
+        return await self._group.__aexit__(exc_type, exc, tb)
+
+    async def _handle(self, stream: SocketStream) -> None:
+        async with stream:
+            data = b""
+            while not data.endswith(b"\n"):
+                data += await stream.receive()
+            url = data.decode().strip()
+            self.urls.append(url)
+            await stream.send(b"k")
+        if self.user is not None:
+            self.visits.append(await self.user.complete(url))
