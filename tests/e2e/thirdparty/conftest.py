@@ -80,8 +80,8 @@ class Peers:
         """The proxy's stderr, appended to by every run."""
         return self.artifacts / "proxy-stderr.log"
 
-    def proxy_env(self, relay: BrowserRelay | None = None, **extra: str) -> dict[str, str]:
-        """The environment the proxy runs with: file token store in ``home``, any free port."""
+    def proxy_env(self, **extra: str) -> dict[str, str]:
+        """The proxy's environment: file token store in ``home``, any free callback port."""
         env = {
             "LOG_LEVEL": "info",
             "LOG_FORMAT": "json",
@@ -90,7 +90,7 @@ class Peers:
             "OAUTH2_CALLBACK_PORT": "0",
             "OAUTH2_CALLBACK_TIMEOUT_SECONDS": "60",
             "BROWSER": f"{sys.executable} {RELAY}",
-            "E2E_BROWSER_RELAY": relay.address if relay else "127.0.0.1:9",
+            "E2E_BROWSER_RELAY": "127.0.0.1:9",  # nobody listens: no browser, unless a relay
         }
         return env | extra
 
@@ -101,8 +101,12 @@ class Peers:
         return BrowserRelay(self.user if browser else None)
 
     @asynccontextmanager
-    async def session(self, env: dict[str, str]) -> AsyncIterator[ClientSession]:
-        """The official SDK stdio client driving the real CLI against the upstream."""
+    async def session(
+        self, env: dict[str, str], relay: BrowserRelay | None = None
+    ) -> AsyncIterator[ClientSession]:
+        """The official SDK stdio client driving the real CLI, its browser behind ``relay``."""
+        if relay is not None:
+            env = env | {"E2E_BROWSER_RELAY": relay.address}
         params = StdioServerParameters(
             command=sys.executable,
             args=["-m", "mcp_oauth2_proxy", self.upstream.url],

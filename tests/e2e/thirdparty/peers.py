@@ -149,3 +149,12 @@ def start_upstream(issuer: str, log: Path) -> JwtUpstream:
             text=True,
         )
     return JwtUpstream(_read_announcement(proc, "MCP"), proc)
+
+
+def inspector_cli(proxy_argv: list[str], proxy_env: dict[str, str], *method: str) -> list[str]:
+    """The official MCP Inspector's CLI mode launching the proxy over stdio with ``method``."""
+    node = require_node()
+    argv = [str(node), str(INSPECTOR / "build" / "index.js"), "--cli", *proxy_argv]
+    for key, value in proxy_env.items():
+        argv += ["-e", f"{key}={value}"]
+    return [*argv, "--method", *method]

@@ -23,7 +23,8 @@ class BrowserRelay:
         self.urls: list[str] = []
         self.visits: list[Visit] = []
         self.address = ""
-        self._group: TaskGroup | None = None
+        self._handlers: TaskGroup | None = None
+        self._listening = anyio.CancelScope()
 
     def refuse(self) -> None:
         """Record URLs from now on without opening them."""
@@ -33,14 +34,17 @@ class BrowserRelay:
         listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
         port = listener.extra(SocketAttribute.local_port)  # noqa: S610 - anyio, not Django
         self.address = f"127.0.0.1:{port}"
-        self._group = anyio.create_task_group()
-        await self._group.__aenter__()
-        self._group.start_soon(self._serve, listener)
+        self._handlers = anyio.create_task_group()
+        await self._handlers.__aenter__()
+        self._listening = anyio.CancelScope()
+        self._handlers.start_soon(self._serve, listener)
         return self
 
     async def _serve(self, listener: MultiListener[SocketStream]) -> None:
-        async with listener:
-            await listener.serve(self._handle)
+        assert self._handlers is not None
+        with self._listening:
+            async with listener:
+                await listener.serve(self._handle, task_group=self._handlers)
 
     async def __aexit__(
         self,
@@ -48,9 +52,10 @@ class BrowserRelay:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool | None:
-        assert self._group is not None
-        self._group.cancel_scope.cancel()
-        return await self._group.__aexit__(exc_type, exc, tb)
+        # Stop listening, but let a browser that is still closing finish its visit.
+        assert self._handlers is not None
+        self._listening.cancel()
+        return await self._handlers.__aexit__(exc_type, exc, tb)
 
     async def _handle(self, stream: SocketStream) -> None:
         async with stream:

@@ -7,13 +7,16 @@ import pytest
 
 from .conftest import Peers
 from .peers import PUBLIC_CLIENT
+from .relay import BrowserRelay
 
 pytestmark = pytest.mark.anyio
 LOGGED_IN = "You are logged in"
 
 
-async def echo_and_whoami(peers: Peers, env: dict[str, str]) -> tuple[set[str], str, str]:
-    async with peers.session(env) as session:
+async def echo_and_whoami(
+    peers: Peers, env: dict[str, str], relay: BrowserRelay
+) -> tuple[set[str], str, str]:
+    async with peers.session(env, relay) as session:
         tools = await session.list_tools()
         echo = await session.call_tool("echo", {"text": "through oidc-provider"})
         who = await session.call_tool("whoami", {})
@@ -30,9 +33,7 @@ async def test_a_pre_registered_client_logs_in_in_the_browser_and_restarts_witho
     env = peers.proxy_env(OAUTH2_CLIENT_ID=PUBLIC_CLIENT)
     with anyio.fail_after(90):
         async with peers.relay() as relay:
-            tools, echo, who = await echo_and_whoami(
-                peers, env | {"E2E_BROWSER_RELAY": relay.address}
-            )
+            tools, echo, who = await echo_and_whoami(peers, env, relay)
         assert {"echo", "whoami"} <= tools
         assert echo == "through oidc-provider"
         assert who == f"ada via {PUBLIC_CLIENT} for {peers.upstream.url}"
@@ -42,8 +43,8 @@ async def test_a_pre_registered_client_logs_in_in_the_browser_and_restarts_witho
         assert peers.provider.grants("authorization_code")
 
         async with peers.relay(browser=False) as nobody:
-            env2 = env | {"E2E_BROWSER_RELAY": nobody.address, "OAUTH2_INTERACTIVE": "false"}
-            _, echo, who = await echo_and_whoami(peers, env2)
+            quiet = env | {"OAUTH2_INTERACTIVE": "false"}
+            _, echo, who = await echo_and_whoami(peers, quiet, nobody)
         assert nobody.urls == [], "the stored refresh token replaced the browser"
         assert echo == "through oidc-provider"
         assert who.startswith("ada via ")
