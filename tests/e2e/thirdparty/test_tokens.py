@@ -8,22 +8,11 @@ import anyio
 import pytest
 from mcp import ClientSession
 
-from .conftest import Peers
+from .conftest import Peers, log_in_with_browser, whoami
 from .peers import PUBLIC_CLIENT, SERVICE_CLIENT, SERVICE_SECRET
 
 pytestmark = pytest.mark.anyio
 ROTATIONS = 3
-
-
-async def whoami(session: ClientSession) -> str:
-    result = await session.call_tool("whoami", {})
-    return result.content[0].text  # type: ignore[union-attr]
-
-
-async def browser_login(peers: Peers, env: dict[str, str]) -> None:
-    async with peers.relay() as relay, peers.session(env, relay) as session:
-        assert (await whoami(session)).startswith("ada via ")
-    assert len(relay.visits) == 1
 
 
 async def test_client_credentials_reach_the_upstream_without_any_browser(peers: Peers) -> None:
@@ -86,9 +75,9 @@ async def test_short_lived_tokens_rotate_under_concurrent_calls_without_a_failur
 
 
 @pytest.mark.xfail(
-    reason="product bug, SPEC §3: refreshes are not coordinated across processes (the "
-    "TokenManager reuses its in-memory refresh token and takes no file lock), so one proxy "
-    "replays a token the other already rotated; oidc-provider sees the reuse and revokes the grant",
+    reason="until issue 5 (many processes, one login) lands: refreshes are not coordinated "
+    "across processes (SPEC §3), so one proxy replays a refresh token the other already "
+    "rotated; oidc-provider sees the reuse and revokes the grant",
     strict=True,
 )
 async def test_two_proxies_sharing_one_store_rotate_one_refresh_token_safely(
@@ -97,7 +86,7 @@ async def test_two_proxies_sharing_one_store_rotate_one_refresh_token_safely(
     peers = start_peers(access_token_ttl=2)
     env = peers.proxy_env(OAUTH2_CLIENT_ID=PUBLIC_CLIENT)
     with anyio.fail_after(90):
-        await browser_login(peers, env)
+        await log_in_with_browser(peers, env)
         async with peers.relay(browser=False) as nobody:
             quiet = env | {"OAUTH2_INTERACTIVE": "false"}
             async with (
@@ -112,7 +101,7 @@ async def test_two_proxies_sharing_one_store_rotate_one_refresh_token_safely(
 async def test_a_revoked_refresh_token_sends_the_user_back_to_the_browser(peers: Peers) -> None:
     env = peers.proxy_env(OAUTH2_CLIENT_ID=PUBLIC_CLIENT)
     with anyio.fail_after(90):
-        await browser_login(peers, env)
+        await log_in_with_browser(peers, env)
         assert peers.provider.revoke_refresh_tokens() == 1
 
         async with peers.relay() as relay, peers.session(env, relay) as session:
