@@ -13,10 +13,10 @@ import httpx
 import truststore
 
 from .bridge import Bridge
-from .errors import EXIT_OK, AuthError, ConfigError
+from .errors import EXIT_OK, AuthError
 from .log import configure_logging, get_logger
 from .stdio import StdioReader, StdioWriter
-from .transport.streamable_http import StreamableHttpTransport
+from .transport.auto import build_transport
 
 if TYPE_CHECKING:
     from .auth import AuthSession
@@ -41,12 +41,6 @@ def run(settings: Settings) -> int:
     configure_logging(
         settings.log.level, settings.log.format, extra_secrets=upstream.headers.values()
     )
-    if upstream.transport == "sse":
-        raise ConfigError(
-            "upstream.transport: the legacy HTTP+SSE transport is not supported yet; "
-            "use 'streamable-http' or 'auto'",
-            field="upstream.transport",
-        )
     _raise_file_limit()
     return anyio.run(_serve, settings)
 
@@ -57,19 +51,22 @@ async def _serve(settings: Settings) -> int:
         if session is not None:
             client.auth = session.auth
         upstream = settings.upstream
-        transport = StreamableHttpTransport(
-            client,
-            upstream.url,
-            headers=upstream.headers,
-            timeout_s=upstream.timeout_ms / 1000,
-            protocol_version=upstream.protocol_version,
-        )
         writer = StdioWriter()
-        bridge = Bridge(transport, writer, open_server_stream=upstream.open_server_stream)
-        writer.on_closed = bridge.stop
-        _log.info("bridge.started", upstream=upstream.url, grant=settings.oauth2.grant)
         failure: list[AuthError] = []
         async with anyio.create_task_group() as tg:
+            transport = build_transport(
+                upstream.transport,
+                client,
+                upstream.url,
+                task_group=tg,
+                server_sink=writer.send,
+                headers=upstream.headers,
+                timeout_s=upstream.timeout_ms / 1000,
+                protocol_version=upstream.protocol_version,
+            )
+            bridge = Bridge(transport, writer, open_server_stream=upstream.open_server_stream)
+            writer.on_closed = bridge.stop
+            _log.info("bridge.started", upstream=upstream.url, grant=settings.oauth2.grant)
             if sys.platform != "win32":
                 tg.start_soon(_stop_on_signal, bridge)
             if session is not None:

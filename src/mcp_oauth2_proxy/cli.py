@@ -19,9 +19,6 @@ from .settings_table import SETTINGS, Setting
 if TYPE_CHECKING:
     from .config import Settings
 
-if TYPE_CHECKING:
-    from .config import Settings
-
 PROG = "mcp-oauth2-proxy"
 
 EPILOG = """\
@@ -48,13 +45,24 @@ class _Parser(argparse.ArgumentParser):
         raise ConfigError(f"usage: {message} (see {PROG} --help)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the parser for the bridge (the default command)."""
+def build_parser(
+    command: str | None = None, description: str | None = None
+) -> argparse.ArgumentParser:
+    """Return the parser of the bridge (the default), or of ``command`` with the same flags."""
+    if command is None:
+        from .commands import commands_help
+
+        description = (
+            "Local stdio MCP server that bridges to a remote OAuth 2-protected MCP server over "
+            "Streamable HTTP."
+        )
+        epilog: str | None = commands_help() + "\n" + EPILOG
+    else:
+        epilog = None
     p = _Parser(
-        prog=PROG,
-        description="Local stdio MCP server that bridges to a remote OAuth 2-protected MCP "
-        "server over Streamable HTTP.",
-        epilog=EPILOG,
+        prog=f"{PROG} {command}" if command else PROG,
+        description=description,
+        epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--version", action="version", version=f"{PROG} {__version__}")
@@ -119,17 +127,21 @@ def main(argv: Sequence[str] | None = None, stderr: TextIO | None = None) -> int
     """Run the program with ``argv`` (without the program name); return the exit code."""
     err = stderr or sys.stderr
     args = list(sys.argv[1:] if argv is None else argv)
-    debug = False
+    state = {"debug": False}
     try:
-        if args[:1] == ["demo"]:
+        if args[:1] == ["demo"]:  # parses its own arguments: it configures no proxy settings
             from .commands import demo
 
             return demo.run(args[1:], stderr=err)
+        from .commands import COMMANDS
+
+        if args and args[0] in COMMANDS:
+            return _run_command(args[0], args[1:], err, state)
         ns = build_parser().parse_args(args)
         from .config import load_settings
 
         settings = load_settings(flags=flags_from_args(ns), config_path=ns.config)
-        debug = settings.log.level in ("trace", "debug")
+        state["debug"] = settings.log.level in ("trace", "debug")
         return _run_bridge(settings)
     except ProxyError as exc:
         _report(err, exc)
@@ -137,15 +149,53 @@ def main(argv: Sequence[str] | None = None, stderr: TextIO | None = None) -> int
     except KeyboardInterrupt:
         return 0
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, exit 1
-        _report(err, exc, traceback=debug)
+        _report(err, exc, traceback=state["debug"])
         return EXIT_UNEXPECTED
 
 
 def _run_bridge(settings: Settings) -> int:
-    """Start the stdio bridge; replaced by the real runner when the bridge lands."""
+    """Start the stdio bridge (the default command)."""
     from .app import run
 
     return run(settings)
+
+
+def _run_command(name: str, argv: list[str], err: TextIO, state: dict[str, bool]) -> int:
+    """Parse ``argv`` for command ``name`` (the setting flags plus its own) and run it."""
+    from .commands import CommandContext, load
+
+    command = load(name)
+    parser = build_parser(name, command.HELP)
+    command.add_arguments(parser)
+    ns = parser.parse_args(argv)
+    settings = _command_settings(ns)
+    state["debug"] = settings.log.level in ("trace", "debug")
+    from .log import configure_logging
+
+    # A command's own output is the point: the bridge's info events would drown it.
+    level = "warn" if settings.log.level == "info" else settings.log.level
+    configure_logging(level, settings.log.format, err, settings.upstream.headers.values())
+    import anyio
+
+    context = CommandContext(stdout=sys.stdout, stderr=err)
+    code: int = anyio.run(command.run, settings, ns, context)
+    return code
+
+
+def _command_settings(ns: argparse.Namespace) -> Settings:
+    """Load the settings; ``logout --all`` may omit the upstream URL."""
+    from .config import load_settings
+
+    flags = flags_from_args(ns)
+    try:
+        return load_settings(flags=flags, config_path=ns.config)
+    except ConfigError as exc:
+        if exc.field != "upstream.url" or not getattr(ns, "all_identities", False):
+            raise
+    from .commands.logout import NO_UPSTREAM
+
+    flags["upstream.url"] = (NO_UPSTREAM, "--all")
+    return load_settings(flags=flags, config_path=ns.config)
 
 
 def _report(err: TextIO, exc: BaseException, *, traceback: bool = False) -> None:

@@ -104,6 +104,7 @@ class OAuth2Config(_Model):
     )
     token_url: NonEmpty | None = None
     authorization_url: NonEmpty | None = None
+    device_authorization_url: NonEmpty | None = None
     client_id: NonEmpty | None = None
     client_secret: SecretStr | None = None
     client_metadata_url: NonEmpty | None = None
@@ -146,6 +147,7 @@ class Settings(_Model):
             ("upstream.url", self.upstream.url),
             ("oauth2.tokenUrl", o.token_url),
             ("oauth2.authorizationUrl", o.authorization_url),
+            ("oauth2.deviceAuthorizationUrl", o.device_authorization_url),
         ):
             if url is not None:
                 _secure(path, url, allow=allow)

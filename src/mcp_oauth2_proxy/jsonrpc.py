@@ -26,8 +26,22 @@ LAST_EVENT_ID: Final = "Last-Event-ID"
 
 PARSE_ERROR: Final = -32700
 INVALID_REQUEST: Final = -32600
+METHOD_NOT_FOUND: Final = -32601
 TRANSPORT_ERROR: Final = -32000
 UPSTREAM_STATUS_ERROR: Final = -32001
+HEADER_MISMATCH: Final = -32020
+MISSING_REQUIRED_CLIENT_CAPABILITY: Final = -32021
+UNSUPPORTED_PROTOCOL_VERSION: Final = -32022
+MODERN_ERROR_CODES: Final = frozenset(
+    {
+        HEADER_MISMATCH,
+        MISSING_REQUIRED_CLIENT_CAPABILITY,
+        UNSUPPORTED_PROTOCOL_VERSION,
+        METHOD_NOT_FOUND,
+    }
+)
+"""Errors by which a 2026-07-28+ server rejects a request over HTTP (400, or 404 for an
+unknown method): a client seeing one talks to a modern server and must not fall back."""
 
 INITIALIZE: Final = "initialize"
 INITIALIZED: Final = "notifications/initialized"
@@ -176,6 +190,28 @@ def uses_routing_headers(version: str | None) -> bool:
     return version is not None and version >= FIRST_ENVELOPE_VERSION
 
 
+def is_modern(message: Message) -> bool:
+    """Tell whether a message follows the 2026-07-28+ per-request envelope rules."""
+    return uses_routing_headers(envelope_version(message))
+
+
+def is_modern_error_body(body: str) -> bool:
+    """Tell whether an HTTP error body is a JSON-RPC error a modern server answers with.
+
+    2026-07-28 "Backward Compatibility": on a 400 (or 404/405) the client falls
+    back to ``initialize`` or HTTP+SSE only when the body is *not* one of these.
+    """
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):
+        return False
+    for item in split_batch(value):
+        error = item.get("error") if isinstance(item, dict) else None
+        if isinstance(error, dict) and error.get("code") in MODERN_ERROR_CODES:
+            return True
+    return False
+
+
 def encode_header_value(value: str) -> str:
     """Wrap ``value`` in ``=?base64?…?=`` when it would not survive as an HTTP field value."""
     if (
@@ -255,6 +291,7 @@ def split_batch(value: Any) -> Iterable[Any]:
 
 __all__ = [
     "CANCELLED",
+    "HEADER_MISMATCH",
     "INITIALIZE",
     "INITIALIZED",
     "INVALID_REQUEST",
@@ -263,8 +300,12 @@ __all__ = [
     "MCP_NAME",
     "MCP_PROTOCOL_VERSION",
     "MCP_SESSION_ID",
+    "METHOD_NOT_FOUND",
+    "MISSING_REQUIRED_CLIENT_CAPABILITY",
+    "MODERN_ERROR_CODES",
     "PARSE_ERROR",
     "TRANSPORT_ERROR",
+    "UNSUPPORTED_PROTOCOL_VERSION",
     "UPSTREAM_STATUS_ERROR",
     "JsonId",
     "Kind",
@@ -277,6 +318,8 @@ __all__ = [
     "envelope_version",
     "error_response",
     "invalid_request",
+    "is_modern",
+    "is_modern_error_body",
     "negotiated_version",
     "parse",
     "parse_error",

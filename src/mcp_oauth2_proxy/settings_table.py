@@ -172,6 +172,14 @@ SETTINGS: tuple[Setting, ...] = (
         "authorization endpoint",
     ),
     Setting(
+        "oauth2.deviceAuthorizationUrl",
+        "OAUTH2_DEVICE_AUTHORIZATION_URL",
+        "url",
+        "discovered",
+        "an https URL (http only to a loopback host)",
+        "device authorization endpoint (RFC 8628)",
+    ),
+    Setting(
         "oauth2.clientId",
         "OAUTH2_CLIENT_ID",
         "str",

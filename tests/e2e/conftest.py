@@ -21,6 +21,7 @@ MODES = {
     "stateless-json": ["--stateless", "--json"],
     "resumable": ["--event-store"],
 }
+LEGACY_SSE = ["--sse"]
 
 
 class Upstream:
@@ -34,7 +35,8 @@ class Upstream:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/mcp"
+        path = "/sse" if "--sse" in self.flags else "/mcp"
+        return f"http://127.0.0.1:{self.port}{path}"
 
     def start(self) -> None:
         self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and script
@@ -77,11 +79,22 @@ def proxy_params(url: str, *extra: str, env: dict[str, str] | None = None) -> St
 
 
 @asynccontextmanager
-async def proxied_session(url: str, *extra: str, **callbacks: Any) -> AsyncIterator[ClientSession]:
-    with Path(os.devnull).open("w") as errlog:  # noqa: ASYNC230 - opening /dev/null does not block
+async def proxied_session(
+    url: str,
+    *extra: str,
+    discover: bool = False,
+    log_path: Path | None = None,
+    **callbacks: Any,
+) -> AsyncIterator[ClientSession]:
+    """The SDK client on the real CLI; ``discover`` speaks 2026-07-28 instead of initializing."""
+    env = {"LOG_LEVEL": "info"} if log_path is not None else None
+    with (log_path or Path(os.devnull)).open("w") as errlog:
         async with (
-            stdio_client(proxy_params(url, *extra), errlog=errlog) as (read, write),
+            stdio_client(proxy_params(url, *extra, env=env), errlog=errlog) as (read, write),
             ClientSession(read, write, **callbacks) as session,
         ):
-            await session.initialize()
+            if discover:
+                await session.discover()
+            else:
+                await session.initialize()
             yield session

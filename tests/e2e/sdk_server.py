@@ -1,11 +1,12 @@
 """A real MCP server (official Python SDK) for end-to-end tests, run as a subprocess.
 
-Usage: python sdk_server.py [--port N] [--stateless] [--json] [--event-store]
+Usage: python sdk_server.py [--port N] [--stateless] [--json] [--event-store] [--sse]
                             [--oauth [--client ID[:SECRET]]... | --jwt-issuer URL]
-Prints ``PORT <n>`` on stdout once listening on 127.0.0.1. With ``--oauth`` the
-server sits behind the project's protected-resource gate, next to the project's
-authorization server (auto-approving logins), and prints ``MCP <url>`` and
-``ISSUER <url>`` instead; each ``--client`` is pre-registered there. With
+Prints ``PORT <n>`` on stdout once listening on 127.0.0.1. ``--sse`` serves the
+legacy HTTP+SSE transport (2024-11-05) at ``/sse`` instead of Streamable HTTP at ``/mcp``.
+With ``--oauth`` the server sits behind the project's protected-resource gate, next
+to the project's authorization server (auto-approving logins), and prints ``MCP <url>``
+and ``ISSUER <url>`` instead; each ``--client`` is pre-registered there. With
 ``--jwt-issuer`` the gate accepts only JWT access tokens from that (third-party)
 issuer, checked against its JWKS and bound to this server's ``/mcp`` URL, and
 publishes protected-resource metadata naming that issuer; it prints ``MCP <url>``.
@@ -20,13 +21,14 @@ import sys
 import threading
 import warnings
 from collections import deque
+from typing import Annotated
 
 import anyio
 import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.streamable_http import EventCallback, EventMessage, EventStore
 from mcp.types import SamplingMessage, TextContent
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 warnings.simplefilter("ignore")
 
@@ -72,6 +74,20 @@ def build_server() -> MCPServer:
         """Sleep, then answer."""
         await anyio.sleep(seconds)
         return f"slept {seconds}"
+
+    @mcp.tool()
+    def regional(
+        region: Annotated[str, Field(json_schema_extra={"x-mcp-header": "Region"})], query: str
+    ) -> str:
+        """A tool routed by the region header (2026-07-28 x-mcp-header)."""
+        return f"{region}:{query}"
+
+    @mcp.tool()
+    async def hang(ctx: Context) -> str:
+        """Report progress once, then take a long time."""
+        await ctx.report_progress(1, 2, "started")
+        await anyio.sleep(60)
+        return "finished"
 
     @mcp.tool()
     def blob(size: int) -> str:
@@ -199,18 +215,22 @@ def main() -> None:
     parser.add_argument("--stateless", action="store_true")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--event-store", action="store_true")
+    parser.add_argument("--sse", action="store_true")
     parser.add_argument("--oauth", action="store_true")
     parser.add_argument("--client", action="append", default=[])
     parser.add_argument("--jwt-issuer")
     args = parser.parse_args()
     server = build_server()
-    app = server.streamable_http_app(
-        stateless_http=args.stateless,
-        json_response=args.json,
-        event_store=MemoryEventStore() if args.event_store else None,
-        retry_interval=100 if args.event_store else None,
-        max_request_body_size=200_000_000,
-    )
+    if args.sse:
+        app = server.sse_app(max_request_body_size=200_000_000)
+    else:
+        app = server.streamable_http_app(
+            stateless_http=args.stateless,
+            json_response=args.json,
+            event_store=MemoryEventStore() if args.event_store else None,
+            retry_interval=100 if args.event_store else None,
+            max_request_body_size=200_000_000,
+        )
     if args.oauth:
         anyio.run(serve_with_oauth, app, server, args.client)
         return

@@ -66,6 +66,7 @@ def test_every_environment_variable_reaches_its_field() -> None:
         "OAUTH2_GRANT": "client_credentials",
         "OAUTH2_TOKEN_URL": "https://idp.example.com/token",
         "OAUTH2_AUTHORIZATION_URL": "https://idp.example.com/authorize",
+        "OAUTH2_DEVICE_AUTHORIZATION_URL": "https://idp.example.com/device",
         "OAUTH2_CLIENT_ID": "cid",
         "OAUTH2_CLIENT_SECRET": "csecret",
         "OAUTH2_CLIENT_METADATA_URL": "https://app.example.com/client.json",
@@ -102,6 +103,7 @@ def test_every_environment_variable_reaches_its_field() -> None:
         False,
         True,
     )
+    assert o.device_authorization_url == "https://idp.example.com/device"
     assert o.client_secret is not None
     assert o.client_secret.get_secret_value() == "csecret"
     assert o.client_assertion_key is not None

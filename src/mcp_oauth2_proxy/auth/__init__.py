@@ -12,24 +12,30 @@ client::
 
 from __future__ import annotations
 
+import asyncio
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TextIO
+from typing import Any, TextIO
 
 import httpx
 
 from ..config import Settings
-from ..errors import AuthError, DiscoveryError
-from ..log import get_logger
+from ..errors import DiscoveryError
+from ..log import get_logger, register_secret
+from .assertion import AssertionSigner, load_signer
+from .bearer import BearerAuth
 from .browser import BrowserOpener, NullOpener, SystemBrowser
 from .callback import CallbackConfig, default_redirect_uri
 from .client import Clock, SystemClock, TokenClient
+from .device import Sleep, device_login
 from .discovery import DiscoveryOptions, DiscoveryResult, discover
 from .grants import TokenSet, split_extra_params
-from .login import browser_login
-from .manager import BearerAuth, ManagerConfig, OAuthContext, TokenManager
-from .server import client_auth, request_options, require_token_endpoint, resolve_server
+from .identity import IdentityResolver, registration_redirect_uri
+from .login import ReadLine, browser_login, pasted_login
+from .manager import ManagerConfig, OAuthContext, TokenManager
+from .server import request_options, require_token_endpoint, resolve_server
 from .store import FileStore, MemoryStore, StoreKey, TokenStore
 
 log = get_logger(__name__)
@@ -58,7 +64,7 @@ class AuthSession:
             await self.manager.get_token()
 
     async def aclose(self) -> None:
-        """Release what the session holds (a later version holds file locks here)."""
+        """Release what the session holds (locks are held only during each operation)."""
         self._closed = True
 
 
@@ -70,50 +76,106 @@ async def create_auth(
     opener: BrowserOpener | None = None,
     clock: Clock | None = None,
     stderr: TextIO | None = None,
+    sleep: Sleep | None = None,
+    read_line: ReadLine | None = None,
+    allow_registration: bool = True,
 ) -> AuthSession:
     """Build the authorization for ``settings``; no network traffic happens here.
 
     ``http`` carries discovery and token requests (never with the bearer token
     or its default headers); the collaborators default to the real ones.
+    ``read_line`` switches the browser login to the paste-back variant;
+    ``allow_registration=False`` never registers a client (``status``, ``logout``).
 
     Raises:
-        AuthError: a grant or client authentication this version cannot do.
+        ConfigError: the client assertion key cannot be used.
 
     """
     o = settings.oauth2
     if o.grant == "none":
         return AuthSession(httpx.Auth())
-    if o.grant == "device_code":
-        raise AuthError("OAUTH2_GRANT=device_code is not supported by this version")
-    if o.auth_style == "private_key_jwt":
-        raise AuthError("OAUTH2_AUTH_STYLE=private_key_jwt is not supported by this version")
     _, dropped = split_extra_params(o.extra_params)
     for name in dropped:
         log.warning("oauth.extra_param_ignored", name=name, reason="protocol parameter")
     clock = clock or SystemClock()
-    manager = TokenManager(
-        resolve=partial(resolve_context, settings, http, clock),
-        store=store or make_store(settings),
+    store = store or make_store(settings)
+    signer = make_signer(settings)
+    err = stderr or sys.stderr
+    login, kind = _login_for(
+        settings,
+        opener=opener,
+        stderr=err,
         clock=clock,
-        config=manager_config(settings),
-        login=partial(
-            _browser_login,
-            callback_config(settings),
-            opener or (SystemBrowser() if o.open_browser else NullOpener()),
-            stderr or sys.stderr,
+        sleep=sleep or asyncio.sleep,
+        read_line=read_line,
+    )
+    manager = TokenManager(
+        resolve=partial(
+            resolve_context,
+            settings,
+            http,
+            clock,
+            store=store,
+            signer=signer,
+            allow_registration=allow_registration,
         ),
+        store=store,
+        clock=clock,
+        config=manager_config(settings, login_kind=kind),
+        login=login,
     )
     return AuthSession(BearerAuth(manager, settings.upstream.url), manager)
 
 
-def make_store(settings: Settings) -> TokenStore:
-    """Return the store ``oauth2.tokenStore`` asks for (the keychain arrives in a later version)."""
+def _login_for(
+    settings: Settings,
+    *,
+    opener: BrowserOpener | None,
+    stderr: TextIO,
+    clock: Clock,
+    sleep: Sleep,
+    read_line: ReadLine | None,
+) -> tuple[Callable[[OAuthContext], Any], str]:
+    o = settings.oauth2
+    if o.grant == "device_code":
+        return partial(_device_login, stderr, clock, sleep), "device login"
+    if read_line is not None:
+        redirect = registration_redirect_uri(settings)
+        return partial(_pasted_login, redirect, stderr, read_line), "pasted redirect"
+    browser = opener or (SystemBrowser() if o.open_browser else NullOpener())
+    return partial(_browser_login, callback_config(settings), browser, stderr), "browser login"
+
+
+def make_store(settings: Settings, *, keychain: Callable[[], Any] | None = None) -> TokenStore:
+    """Return the store ``oauth2.tokenStore`` asks for.
+
+    ``auto`` and ``keyring`` keep the encrypted files' key in the OS keychain
+    (see :mod:`.keychain`); ``auto`` falls back to a key file when the keychain
+    is unusable, ``keyring`` fails instead. ``keychain`` replaces the backend
+    lookup (tests).
+    """
     o = settings.oauth2
     if o.token_store == "memory":  # noqa: S105 - a backend name, not a password
         return MemoryStore()
-    if o.token_store == "keyring":  # noqa: S105 - a backend name, not a password
-        log.warning("oauth.keyring_unavailable", fallback="encrypted file")
-    return FileStore(o.token_cache_dir)
+    if o.token_store == "file":  # noqa: S105 - a backend name, not a password
+        return FileStore(o.token_cache_dir)
+    from .keychain import KeychainKey, default_backend
+
+    source = KeychainKey(
+        backend=keychain or default_backend,
+        required=o.token_store == "keyring",  # noqa: S105 - a backend name, not a password
+    )
+    return FileStore(o.token_cache_dir, key_source=source)
+
+
+def make_signer(settings: Settings) -> AssertionSigner | None:
+    """The client assertion signer, when a key is configured."""
+    o = settings.oauth2
+    pem = o.client_assertion_key.get_secret_value() if o.client_assertion_key else None
+    register_secret(pem)
+    return load_signer(
+        key_file=o.client_assertion_key_file, key_pem=pem, alg=o.client_assertion_alg
+    )
 
 
 def callback_config(settings: Settings) -> CallbackConfig:
@@ -127,7 +189,7 @@ def callback_config(settings: Settings) -> CallbackConfig:
     )
 
 
-def manager_config(settings: Settings) -> ManagerConfig:
+def manager_config(settings: Settings, *, login_kind: str = "browser login") -> ManagerConfig:
     """Return the token manager's settings, secrets unwrapped."""
     o = settings.oauth2
     return ManagerConfig(
@@ -140,16 +202,31 @@ def manager_config(settings: Settings) -> ManagerConfig:
         code_verifier=o.code_verifier.get_secret_value() if o.code_verifier else None,
         redirect_uri=o.redirect_uri or default_redirect_uri(o.callback_host, o.callback_port),
         refresh_token=o.refresh_token.get_secret_value() if o.refresh_token else None,
+        login_kind=login_kind,
     )
 
 
 async def resolve_context(
-    settings: Settings, http: httpx.AsyncClient, clock: Clock
+    settings: Settings,
+    http: httpx.AsyncClient,
+    clock: Clock,
+    *,
+    store: TokenStore | None = None,
+    signer: AssertionSigner | None = None,
+    allow_registration: bool = True,
+    rejected: OAuthContext | None = None,
 ) -> OAuthContext:
-    """Discover (unless disabled), merge with configuration, and build the token client."""
+    """Discover (unless disabled), merge with configuration, identify the client.
+
+    ``rejected`` is a context whose registered client the server refused: its
+    registration is replaced.
+    """
     found = await _discover(settings, http)
     server = resolve_server(settings, found)
-    client = client_auth(settings, server)
+    identity = await IdentityResolver(
+        settings, http, store or MemoryStore(), signer, allow_registration=allow_registration
+    ).resolve(server, rejected=rejected.client.client_id if rejected else None)
+    client = identity.client
     options = request_options(settings, server)
     tokens = TokenClient(http, require_token_endpoint(server), client, options, clock)
     log.info(
@@ -159,10 +236,12 @@ async def resolve_context(
         token_endpoint=server.token_endpoint,
         resource=server.resource,
         scope=server.scope,
+        client_id=client.client_id,
+        client_source=identity.source,
         client_auth=client.method,
     )
     key = StoreKey(server.identity, client.client_id, server.resource)
-    return OAuthContext(server, client, options, tokens, key)
+    return OAuthContext(server, client, options, tokens, key, identity.source)
 
 
 async def _discover(settings: Settings, http: httpx.AsyncClient) -> DiscoveryResult | None:
@@ -202,12 +281,37 @@ async def _browser_login(
     )
 
 
+async def _pasted_login(
+    redirect_uri: str, stderr: TextIO, read_line: ReadLine, ctx: OAuthContext
+) -> TokenSet:
+    return await pasted_login(
+        server=ctx.server,
+        client_id=ctx.client.client_id,
+        tokens=ctx.tokens,
+        options=ctx.options,
+        redirect_uri=redirect_uri,
+        stderr=stderr,
+        read_line=read_line,
+    )
+
+
+async def _device_login(stderr: TextIO, clock: Clock, sleep: Sleep, ctx: OAuthContext) -> TokenSet:
+    return await device_login(
+        endpoint=ctx.server.device_authorization_endpoint,
+        tokens=ctx.tokens,
+        stderr=stderr,
+        clock=clock,
+        sleep=sleep,
+    )
+
+
 __all__ = [
     "AuthSession",
     "BearerAuth",
     "TokenManager",
     "callback_config",
     "create_auth",
+    "make_signer",
     "make_store",
     "manager_config",
     "resolve_context",

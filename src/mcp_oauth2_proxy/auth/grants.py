@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
@@ -21,7 +21,11 @@ from ..errors import AuthError
 from .models import TokenErrorResponse, TokenResponse
 from .pkce import Pkce, same_secret
 
-AuthMethod = Literal["client_secret_basic", "client_secret_post", "none"]
+AuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+#: RFC 7523 §2.2: the ``client_assertion_type`` of a JWT bearer client assertion.
+JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+#: RFC 8628 §3.4: the ``grant_type`` of a device access token request.
+DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 AuthStyle = Literal["auto", "body", "header", "private_key_jwt", "none"]
 
 #: Parameters ``extraParams`` may never set: they carry the protocol's security.
@@ -41,6 +45,9 @@ PROTOCOL_PARAMS = frozenset(
         "code_challenge_method",
         "response_type",
         "resource",
+        "device_code",
+        "token",
+        "token_type_hint",
     }
 )
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
@@ -48,11 +55,16 @@ FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 
 @dataclass(frozen=True)
 class ClientAuth:
-    """The client's identity at the token endpoint and how it proves it (RFC 6749 §2.3)."""
+    """The client's identity at the token endpoint and how it proves it (RFC 6749 §2.3).
+
+    ``assertion`` returns a fresh signed JWT for ``private_key_jwt`` (RFC 7523);
+    it is called once per request so every assertion has its own ``jti``.
+    """
 
     client_id: str
     client_secret: str | None = None
     method: AuthMethod = "none"
+    assertion: Callable[[], str] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -80,20 +92,25 @@ class RequestOptions:
 
 
 def choose_auth_method(
-    style: AuthStyle, *, has_secret: bool, advertised: Iterable[str] | None
+    style: AuthStyle,
+    *,
+    has_secret: bool,
+    advertised: Iterable[str] | None,
+    has_key: bool = False,
 ) -> AuthMethod:
     """Pick the token-endpoint authentication method for ``style`` (SPEC §1 ``authStyle``).
 
     ``auto`` takes the best method the server advertises (basic, then post,
-    then none) and falls back to ``body``. A client without a secret is always
-    a public client (``none``).
+    then none) and falls back to ``body``. A client with neither secret nor
+    assertion key is a public client (``none``); one with only a key signs
+    assertions (``private_key_jwt``).
 
     Raises:
-        AuthError: for ``private_key_jwt``, which this version cannot sign.
+        AuthError: ``private_key_jwt`` without a key to sign with.
 
     """
-    if style == "private_key_jwt":
-        raise AuthError("oauth2.authStyle=private_key_jwt is not supported by this version")
+    if style == "private_key_jwt" or (style == "auto" and has_key and not has_secret):
+        return _assertion_method(has_key=has_key)
     if not has_secret or style == "none":
         return "none"
     if style == "header":
@@ -108,6 +125,15 @@ def choose_auth_method(
     return "client_secret_post"
 
 
+def _assertion_method(*, has_key: bool) -> AuthMethod:
+    if not has_key:
+        raise AuthError(
+            "oauth2.authStyle=private_key_jwt needs a signing key: set "
+            "OAUTH2_CLIENT_ASSERTION_KEY_FILE (or OAUTH2_CLIENT_ASSERTION_KEY)"
+        )
+    return "private_key_jwt"
+
+
 def basic_credentials(client_id: str, client_secret: str) -> str:
     """Return the client_secret_basic header value; id and secret form-encoded first (§2.3.1)."""
     raw = f"{quote_plus(client_id)}:{quote_plus(client_secret)}".encode()
@@ -118,6 +144,11 @@ def _client_params(client: ClientAuth) -> tuple[list[tuple[str, str]], dict[str,
     if client.method == "client_secret_basic" and client.client_secret is not None:
         return [], {"Authorization": basic_credentials(client.client_id, client.client_secret)}
     form = [("client_id", client.client_id)]
+    if client.method == "private_key_jwt" and client.assertion is not None:
+        form += [
+            ("client_assertion_type", JWT_BEARER_ASSERTION),
+            ("client_assertion", client.assertion()),
+        ]
     if client.method == "client_secret_post" and client.client_secret is not None:
         form.append(("client_secret", client.client_secret))
     return form, {}
@@ -297,6 +328,23 @@ def refresh_params(refresh_token: str, *, resource: str | None) -> list[tuple[st
     ]
 
 
+def device_code_params(device_code: str) -> list[tuple[str, str]]:
+    """RFC 8628 §3.4 device access token request parameters."""
+    return [("grant_type", DEVICE_CODE_GRANT), ("device_code", device_code)]
+
+
+def device_authorization_params(options: RequestOptions) -> list[tuple[str, str]]:
+    """RFC 8628 §3.1 device authorization request parameters (plus RFC 8707 ``resource``)."""
+    return _optional(
+        [("scope", options.scope), ("audience", options.audience), ("resource", options.resource)]
+    )
+
+
+def revocation_params(token: str, *, hint: str = "refresh_token") -> list[tuple[str, str]]:
+    """RFC 7009 §2.1 revocation request parameters."""
+    return [("token", token), ("token_type_hint", hint)]
+
+
 def client_credentials_params(options: RequestOptions) -> list[tuple[str, str]]:
     """RFC 6749 §4.4.2 parameters plus ``audience`` and ``resource``."""
     return [
@@ -378,7 +426,9 @@ def _token_error(status: int, data: Mapping[str, object], url: str | None) -> Au
 
 
 __all__ = [
+    "DEVICE_CODE_GRANT",
     "FORM_CONTENT_TYPE",
+    "JWT_BEARER_ASSERTION",
     "PROTOCOL_PARAMS",
     "AuthMethod",
     "AuthStyle",
@@ -394,8 +444,11 @@ __all__ = [
     "check_authorization_response",
     "choose_auth_method",
     "client_credentials_params",
+    "device_authorization_params",
+    "device_code_params",
     "parse_token_response",
     "refresh_params",
+    "revocation_params",
     "select_scope",
     "split_extra_params",
 ]

@@ -1,31 +1,35 @@
-"""Token lifecycle: in-memory access token, proactive refresh, login fallback, ``httpx.Auth``.
+"""Token lifecycle: in-memory access token, proactive refresh, login fallback, step-up.
 
 The manager owns one access token with an absolute expiry on an injected
-clock. Refreshes happen ``refreshSkewSeconds`` early, one at a time (every
-caller waits on the same lock, so a rotating refresh token is never used
-twice by this process). A refresh rejected with ``invalid_grant`` drops the
-stored refresh token and, when interactive, runs the browser login while the
-waiting requests keep waiting.
+clock. Refreshes happen ``refreshSkewSeconds`` early, one at a time: in this
+process every caller waits on one ``asyncio.Lock``; across processes the
+store's lock for the identity is held around each refresh or login, and the
+stored entry is re-read under it, so a refresh token another process rotated
+is adopted instead of reused (a rotating refresh token is never used twice)
+and only one process runs a browser login while the others wait for its
+result. A refresh rejected with ``invalid_grant`` drops the stored refresh
+token and, when interactive, logs in again while the waiting requests keep
+waiting. A registered client rejected with ``invalid_client`` is registered
+again, once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
-
-import httpx
+from typing import Any, Protocol
 
 from ..errors import AuthError, StoreError
 from ..log import get_logger, register_secret
-from ..urls import origin
 from .client import Clock, TokenClient
 from .grants import ClientAuth, RequestOptions, TokenSet
+from .scopes import scope_covers, union_scopes
 from .server import ServerConfig
-from .store import StoreKey, TokenStore
+from .store import Entry, StoreKey, TokenStore, hold
 
 log = get_logger(__name__)
 ENTRY_VERSION = 1
@@ -40,10 +44,26 @@ class OAuthContext:
     options: RequestOptions
     tokens: TokenClient
     store_key: StoreKey
+    client_source: str = "configured"
+
+    def with_scope(self, scope: str | None) -> OAuthContext:
+        """This context asking for ``scope`` (step-up authorization)."""
+        return dataclasses.replace(
+            self,
+            options=dataclasses.replace(self.options, scope=scope),
+            tokens=self.tokens.with_scope(scope),
+        )
 
 
 Login = Callable[[OAuthContext], Awaitable[TokenSet]]
-Resolver = Callable[[], Awaitable[OAuthContext]]
+
+
+class Resolver(Protocol):
+    """Discovers and builds the context; ``rejected`` is a context whose client was refused."""
+
+    def __call__(self, *, rejected: OAuthContext | None = None) -> Awaitable[OAuthContext]:
+        """Return the context to use."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -57,6 +77,7 @@ class ManagerConfig:
     code_verifier: str | None = None
     redirect_uri: str | None = None
     refresh_token: str | None = None
+    login_kind: str = "browser login"
 
     def seed_fingerprint(self) -> str | None:
         """Names the configured code or refresh token without revealing it."""
@@ -88,9 +109,12 @@ class TokenManager:
         self._login = login
         self._lock = asyncio.Lock()
         self._context: OAuthContext | None = None
+        self._scope_override: str | None = None
         self._current: TokenSet | None = None
         self._refresh_at: float | None = None
         self._refresh_token: str | None = None
+        self._persisted = False  # the store held our refresh token when we last looked
+        self._reregistered = False
         self._seed_fp = config.seed_fingerprint()
         self._seed_spent = False
         for secret in (config.authorization_code, config.code_verifier, config.refresh_token):
@@ -99,6 +123,22 @@ class TokenManager:
     @property
     def context(self) -> OAuthContext | None:
         """The resolved endpoints and client, once discovery has run."""
+        return self._context
+
+    @property
+    def store(self) -> TokenStore:
+        """Where refresh tokens and registrations are kept."""
+        return self._store
+
+    @property
+    def current(self) -> TokenSet | None:
+        """The access token in memory, if any."""
+        return self._current
+
+    async def ensure_context(self) -> OAuthContext:
+        """Discover and resolve the client now (at most once)."""
+        if self._context is None:
+            self._context = self._scoped(await self._resolve())
         return self._context
 
     async def get_token(self) -> str:
@@ -115,10 +155,43 @@ class TokenManager:
             current = self._current
             if current is not None and self._fresh():
                 return current.access_token
-            context = await self._ensure_context()
-            tokens = await self._obtain(context)
+            tokens = await self._with_client_retry(self._obtain)
             self._keep_access(tokens)
             return tokens.access_token
+
+    async def login_now(self) -> TokenSet:
+        """Log in (or request client credentials) now, whatever is stored."""
+        async with self._lock:
+            tokens = await self._with_client_retry(self._reauthorize)
+            self._keep_access(tokens)
+            return tokens
+
+    async def step_up(self, used_token: str, required_scope: str | None) -> None:
+        """Authorize again with the union of the current and the required scopes.
+
+        Requests that failed together share one re-authorization: when the
+        token was replaced meanwhile by one that covers ``required_scope``,
+        nothing more happens.
+
+        Raises:
+            AuthError: the new authorization failed or needs a login that is not allowed.
+
+        """
+        async with self._lock:
+            ctx = await self.ensure_context()
+            current = self._current
+            granted = (current.scope if current else None) or ctx.options.scope
+            if (
+                current is not None
+                and current.access_token != used_token
+                and scope_covers(granted, required_scope)
+            ):
+                return
+            self._scope_override = union_scopes(ctx.options.scope, granted, required_scope)
+            self._context = self._scoped(ctx)
+            log.info("oauth.step_up", scope=self._scope_override)
+            tokens = await self._with_client_retry(self._step_up_tokens)
+            self._keep_access(tokens)
 
     def invalidate(self, access_token: str | None = None) -> None:
         """Forget the access token (after a 401), unless a newer one already replaced it."""
@@ -127,7 +200,18 @@ class TokenManager:
             self._current = None
             self._refresh_at = None
 
+    async def stored_entry(self) -> Entry | None:
+        """The stored entry of this identity (for ``status``; holds a secret)."""
+        ctx = await self.ensure_context()
+        entry, _ = await self._load_entry(ctx)
+        return entry
+
     # ------------------------------------------------------------ internals
+
+    def _scoped(self, ctx: OAuthContext) -> OAuthContext:
+        if self._scope_override is None or ctx.options.scope == self._scope_override:
+            return ctx
+        return ctx.with_scope(self._scope_override)
 
     def _fresh(self) -> bool:
         return self._refresh_at is None or self._clock.now() < self._refresh_at
@@ -141,20 +225,51 @@ class TokenManager:
         # A skew longer than half the lifetime would refresh on every request.
         self._refresh_at = tokens.expires_at - min(self._config.refresh_skew_seconds, lifetime / 2)
 
-    async def _ensure_context(self) -> OAuthContext:
-        if self._context is None:
-            self._context = await self._resolve()
-        return self._context
+    async def _with_client_retry(
+        self, operation: Callable[[OAuthContext], Awaitable[TokenSet]]
+    ) -> TokenSet:
+        """Run ``operation``; a registered client refused as ``invalid_client`` is replaced once."""
+        ctx = await self.ensure_context()
+        try:
+            return await operation(ctx)
+        except AuthError as exc:
+            if (
+                exc.error != "invalid_client"
+                or ctx.client_source != "registered"
+                or self._reregistered
+            ):
+                raise
+        self._reregistered = True
+        log.warning("oauth.client_rejected", client_id=ctx.client.client_id, action="register")
+        await self._forget(ctx)
+        self._context = self._scoped(await self._resolve(rejected=ctx))
+        return await operation(self._context)
 
     async def _obtain(self, ctx: OAuthContext) -> TokenSet:
         if self._config.grant == "client_credentials":
-            tokens = await ctx.tokens.client_credentials()
-            log.info("oauth.token_obtained", grant="client_credentials")
-            return tokens
-        refresh_token = await self._usable_refresh_token(ctx)
-        if refresh_token is not None:
-            return await self._refresh(ctx, refresh_token)
-        return await self._first_tokens(ctx)
+            return await self._client_credentials(ctx)
+        async with hold(self._store, ctx.store_key):
+            refresh_token = await self._usable_refresh_token(ctx)
+            if refresh_token is not None:
+                return await self._refresh(ctx, refresh_token)
+            return await self._first_tokens(ctx)
+
+    async def _reauthorize(self, ctx: OAuthContext) -> TokenSet:
+        if self._config.grant == "client_credentials":
+            return await self._client_credentials(ctx)
+        async with hold(self._store, ctx.store_key):
+            return await self._first_tokens(ctx, fresh=True)
+
+    async def _step_up_tokens(self, ctx: OAuthContext) -> TokenSet:
+        if self._config.grant == "client_credentials":
+            return await self._client_credentials(ctx)
+        async with hold(self._store, ctx.store_key):
+            return await self._first_tokens(ctx, fresh=True, step_up=True)
+
+    async def _client_credentials(self, ctx: OAuthContext) -> TokenSet:
+        tokens = await ctx.tokens.client_credentials()
+        log.info("oauth.token_obtained", grant="client_credentials", scope=tokens.scope)
+        return tokens
 
     async def _refresh(self, ctx: OAuthContext, refresh_token: str) -> TokenSet:
         try:
@@ -169,9 +284,17 @@ class TokenManager:
         await self._keep_refresh_token(ctx, tokens, previous=refresh_token)
         return tokens
 
-    async def _first_tokens(self, ctx: OAuthContext, *, rejected: bool = False) -> TokenSet:
+    async def _first_tokens(
+        self,
+        ctx: OAuthContext,
+        *,
+        rejected: bool = False,
+        fresh: bool = False,
+        step_up: bool = False,
+    ) -> TokenSet:
+        """A configured code (once), else a login; ``fresh`` skips the configured code."""
         code = self._config.authorization_code
-        if code and not self._seed_spent:
+        if code and not self._seed_spent and not fresh:
             self._seed_spent = True
             if not self._config.redirect_uri:
                 raise AuthError("oauth2.authorizationCode needs the redirect URI it was issued for")
@@ -184,23 +307,33 @@ class TokenManager:
             await self._keep_refresh_token(ctx, tokens, previous=None)
             return tokens
         if self._login is None or not self._config.interactive:
-            raise _login_needed(rejected)
+            raise _login_needed(rejected, ctx.options.scope if step_up else None)
         tokens = await self._login(ctx)
-        log.info("oauth.token_obtained", grant="authorization_code", source="browser login")
+        log.info("oauth.token_obtained", grant=self._config.grant, source=self._config.login_kind)
         await self._keep_refresh_token(ctx, tokens, previous=None)
         return tokens
 
     async def _usable_refresh_token(self, ctx: OAuthContext) -> str | None:
-        """Memory first; then the stored token unless a different seed was configured."""
-        if self._refresh_token is not None:
-            return self._refresh_token
-        entry = await self._load_entry(ctx)
+        """Under the identity's lock: the stored token first (another process may have rotated it).
+
+        Our own copy is used only when the store never held it or cannot be
+        read; a stored token that vanished was removed on purpose (logout, or
+        rejected), so ours is not tried again.
+        """
+        entry, readable = await self._load_entry(ctx)
         stored = entry.get("refresh_token") if entry else None
         same_lineage = entry is not None and entry.get("seed") == self._seed_fp
         if isinstance(stored, str) and stored and (self._seed_fp is None or same_lineage):
             register_secret(stored)
-            self._seed_spent = True  # the configured code already became this token
+            if self._refresh_token is not None and stored != self._refresh_token:
+                log.debug("oauth.refresh_token_adopted", reason="rotated by another process")
+            self._refresh_token = stored
+            self._persisted = True
+            self._seed_spent = True  # a configured seed already became this token
             return stored
+        if self._refresh_token is not None and (not self._persisted or not readable):
+            return self._refresh_token
+        self._refresh_token = None
         seed = self._config.refresh_token
         if seed and not self._seed_spent and not self._config.authorization_code:
             self._seed_spent = True
@@ -228,87 +361,68 @@ class TokenManager:
             "version": ENTRY_VERSION,
             "refresh_token": new,
             "seed": self._seed_fp,
-            "scope": tokens.scope,
+            "scope": tokens.scope or ctx.options.scope,
             "token_endpoint": ctx.tokens.token_url,
+            "client_id": ctx.client.client_id,
             "saved_at": int(time.time()),
         }
         try:
             await self._store.save(ctx.store_key, entry)
         except StoreError as exc:
             # The token works for this run; only the next start will need a new login.
+            self._persisted = False
             log.warning("oauth.store_write_failed", error=str(exc))
             return
+        self._persisted = True
         log.debug("oauth.refresh_token_stored")
 
     async def _drop_refresh_token(self, ctx: OAuthContext, refresh_token: str) -> None:
         self._refresh_token = None
-        entry = await self._load_entry(ctx)
+        self._persisted = False
+        entry, _ = await self._load_entry(ctx)
         if entry is not None and entry.get("refresh_token") == refresh_token:
-            try:
-                await self._store.delete(ctx.store_key)
-            except StoreError as exc:
-                log.warning("oauth.store_delete_failed", error=str(exc))
+            await self._delete(ctx.store_key)
 
-    async def _load_entry(self, ctx: OAuthContext) -> dict[str, Any] | None:
-        """Load the stored entry; an unreadable store counts as empty (a login replaces it)."""
+    async def _forget(self, ctx: OAuthContext) -> None:
+        """Drop what belongs to a client the server no longer knows."""
+        self._refresh_token = None
+        self._persisted = False
+        self._current = None
+        await self._delete(ctx.store_key)
+
+    async def _delete(self, key: StoreKey) -> None:
         try:
-            return await self._store.load(ctx.store_key)
+            await self._store.delete(key)
+        except StoreError as exc:
+            log.warning("oauth.store_delete_failed", error=str(exc))
+
+    async def _load_entry(self, ctx: OAuthContext) -> tuple[Entry | None, bool]:
+        """Load the stored entry and whether the store could be read (unreadable = empty)."""
+        try:
+            return await self._store.load(ctx.store_key), True
         except StoreError as exc:
             log.warning("oauth.store_read_failed", error=str(exc))
-            return None
+            return None, False
 
 
-def _login_needed(rejected: bool) -> AuthError:
+def _login_needed(rejected: bool, step_up_scope: str | None = None) -> AuthError:
+    if step_up_scope is not None:
+        return AuthError(
+            f"the upstream needs a new authorization for scope {step_up_scope!r}, but no "
+            "interactive login is allowed; run `mcp-oauth2-proxy login` with OAUTH2_SCOPE set",
+            error="insufficient_scope",
+        )
     why = (
         "the refresh token was rejected by the authorization server (invalid_grant)"
         if rejected
-        else "no stored login and no browser login allowed"
+        else "no stored login and no interactive login allowed"
     )
     return AuthError(
-        f"{why}; log in again: run the proxy once with OAUTH2_INTERACTIVE=true in a terminal, or "
-        "supply a new OAUTH2_REFRESH_TOKEN or OAUTH2_AUTHORIZATION_CODE",
+        f"{why}; log in again: run `mcp-oauth2-proxy login` in a terminal (or the proxy with "
+        "OAUTH2_INTERACTIVE=true), or supply a new OAUTH2_REFRESH_TOKEN or "
+        "OAUTH2_AUTHORIZATION_CODE",
         error="invalid_grant" if rejected else "login_required",
     )
 
 
-class BearerAuth(httpx.Auth):
-    """``httpx.Auth`` adding the bearer token to requests for the upstream origin only.
-
-    On a 401 the token is invalidated and the request retried once with a new
-    one (RFC 6750 §3.1 ``invalid_token``).
-    """
-
-    requires_request_body = True  # the retry must be able to resend the body
-
-    def __init__(self, manager: TokenManager, upstream_url: str) -> None:
-        self._manager = manager
-        self._origin = origin(upstream_url)
-
-    def sync_auth_flow(
-        self,
-        request: httpx.Request,  # noqa: ARG002 - httpx's signature
-    ) -> Generator[httpx.Request, httpx.Response, None]:
-        """Refuse synchronous use: tokens are obtained asynchronously."""
-        raise RuntimeError("BearerAuth works only with httpx.AsyncClient")
-
-    async def async_auth_flow(
-        self, request: httpx.Request
-    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        """Authorize ``request``; retry once with a fresh token after a 401."""
-        if origin(str(request.url)) != self._origin:
-            request.headers.pop("Authorization", None)
-            yield request
-            return
-        token = await self._manager.get_token()
-        request.headers["Authorization"] = f"Bearer {token}"
-        response = yield request
-        if response.status_code != 401:
-            return
-        log.info("oauth.upstream_rejected_token", status=401)
-        self._manager.invalidate(token)
-        token = await self._manager.get_token()
-        request.headers["Authorization"] = f"Bearer {token}"
-        yield request
-
-
-__all__ = ["BearerAuth", "Login", "ManagerConfig", "OAuthContext", "Resolver", "TokenManager"]
+__all__ = ["Login", "ManagerConfig", "OAuthContext", "Resolver", "TokenManager"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 
 
 def _int_from_text(value: object) -> object:
@@ -65,6 +65,31 @@ class TokenResponse(_Wire):
     id_token: str | None = None
 
 
+class ClientRegistrationResponse(_Wire):
+    """RFC 7591 §3.2.1: a client information response."""
+
+    client_id: str = Field(min_length=1)
+    client_secret: str | None = None
+    client_secret_expires_at: int | None = None
+    token_endpoint_auth_method: str | None = None
+    redirect_uris: tuple[str, ...] = ()
+    grant_types: tuple[str, ...] = ()
+
+
+class DeviceAuthorizationResponse(_Wire):
+    """RFC 8628 §3.2: a device authorization response."""
+
+    device_code: str = Field(min_length=1)
+    user_code: str = Field(min_length=1)
+    # Some providers (Google) spell it ``verification_url``.
+    verification_uri: str = Field(
+        min_length=1, validation_alias=AliasChoices("verification_uri", "verification_url")
+    )
+    verification_uri_complete: str | None = None
+    expires_in: Seconds
+    interval: Seconds | None = None
+
+
 class TokenErrorResponse(_Wire):
     """RFC 6749 §5.2: an error response from the token endpoint."""
 
@@ -75,6 +100,8 @@ class TokenErrorResponse(_Wire):
 
 __all__ = [
     "AuthorizationServerMetadata",
+    "ClientRegistrationResponse",
+    "DeviceAuthorizationResponse",
     "ProtectedResourceMetadata",
     "TokenErrorResponse",
     "TokenResponse",

@@ -6,12 +6,23 @@ Explicit configuration always wins over anything discovered (SPEC §3).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..config import Settings
 from ..errors import AuthError
 from .discovery import DiscoveryResult
-from .grants import ClientAuth, RequestOptions, choose_auth_method, select_scope, split_extra_params
+from .grants import (
+    AuthMethod,
+    ClientAuth,
+    RequestOptions,
+    choose_auth_method,
+    select_scope,
+    split_extra_params,
+)
 from .wellknown import canonical_resource_uri, legacy_endpoints
+
+if TYPE_CHECKING:
+    from .assertion import AssertionSigner
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,14 @@ class ServerConfig:
     pkce_methods: tuple[str, ...] | None = None
     response_issuer: str | None = None
     iss_supported: bool = False
+    device_authorization_endpoint: str | None = None
+    revocation_endpoint: str | None = None
+    cimd_supported: bool = False
+
+    @property
+    def assertion_audience(self) -> str:
+        """The ``aud`` of client assertions: the issuer, else the token endpoint (RFC 7523 §3)."""
+        return self.issuer or self.token_endpoint or self.identity
 
 
 def resolve_server(settings: Settings, found: DiscoveryResult | None) -> ServerConfig:
@@ -46,6 +65,7 @@ def resolve_server(settings: Settings, found: DiscoveryResult | None) -> ServerC
     authorize = o.authorization_url or (meta.authorization_endpoint if meta else None)
     token = o.token_url or (meta.token_endpoint if meta else None)
     register = meta.registration_endpoint if meta else None
+    device = o.device_authorization_url or (meta.device_authorization_endpoint if meta else None)
     authorize = authorize or legacy.get("authorization_endpoint")
     token = token or legacy.get("token_endpoint")
     register = register or legacy.get("registration_endpoint")
@@ -79,27 +99,56 @@ def resolve_server(settings: Settings, found: DiscoveryResult | None) -> ServerC
         response_issuer=issuer if checked else None,
         iss_supported=checked
         and bool(meta and meta.authorization_response_iss_parameter_supported),
+        device_authorization_endpoint=device,
+        revocation_endpoint=meta.revocation_endpoint if meta else None,
+        cimd_supported=bool(meta and meta.client_id_metadata_document_supported),
     )
 
 
-def client_auth(settings: Settings, server: ServerConfig) -> ClientAuth:
-    """Return the configured client and its token-endpoint authentication method.
+def client_auth(
+    settings: Settings,
+    server: ServerConfig,
+    signer: AssertionSigner | None = None,
+    client_id: str | None = None,
+) -> ClientAuth:
+    """Return the client (the configured one unless ``client_id`` is given) and its method.
 
     Raises:
-        AuthError: no client id is configured (registration comes in a later version).
+        AuthError: no client id, or ``private_key_jwt`` without a key.
 
     """
     o = settings.oauth2
-    if not o.client_id:
-        raise AuthError(
-            "no OAuth client id: set OAUTH2_CLIENT_ID (oauth2.clientId) to the client registered "
-            "with the authorization server"
-        )
+    cid = client_id or o.client_id
+    if not cid:
+        raise AuthError("no OAuth client id: set OAUTH2_CLIENT_ID (oauth2.clientId)")
     secret = o.client_secret.get_secret_value() if o.client_secret else None
     method = choose_auth_method(
-        o.auth_style, has_secret=secret is not None, advertised=server.auth_methods
+        o.auth_style,
+        has_secret=secret is not None,
+        advertised=server.auth_methods,
+        has_key=signer is not None,
     )
-    return ClientAuth(o.client_id, secret, method)
+    return with_method(cid, secret, method, signer, server)
+
+
+def with_method(
+    client_id: str,
+    secret: str | None,
+    method: AuthMethod,
+    signer: AssertionSigner | None,
+    server: ServerConfig,
+) -> ClientAuth:
+    """Build a :class:`ClientAuth`, binding the signer for ``private_key_jwt``."""
+    if method == "private_key_jwt":
+        if signer is None:
+            raise AuthError(
+                f"client {client_id!r} must authenticate with private_key_jwt: set "
+                "OAUTH2_CLIENT_ASSERTION_KEY_FILE (or OAUTH2_CLIENT_ASSERTION_KEY)"
+            )
+        return ClientAuth(
+            client_id, None, method, signer.bind(client_id, server.assertion_audience)
+        )
+    return ClientAuth(client_id, secret, method)
 
 
 def request_options(settings: Settings, server: ServerConfig) -> RequestOptions:
@@ -125,4 +174,5 @@ __all__ = [
     "request_options",
     "require_token_endpoint",
     "resolve_server",
+    "with_method",
 ]

@@ -7,6 +7,12 @@ associated data, so an entry copied onto another identity's file does not
 decrypt. Files are written atomically (temporary file, fsync, rename) and are
 private to the user (directory 0700, files 0600). Nothing is ever written in
 clear text. A damaged entry is reported once and treated as absent.
+
+Every store also hands out a lock per identity (:meth:`TokenStore.lock`): for
+files it is an OS file lock beside the entry, so several proxy processes
+refresh or log in one at a time; for memory an ``asyncio.Lock``. The file
+store's key comes from a :class:`KeySource`: the key file by default, or the
+OS keychain (:mod:`.keychain`).
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ import json
 import os
 import secrets
 import tempfile
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,12 +36,14 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..errors import StoreError
 from ..log import get_logger
+from .locks import hold_file_lock
 
 log = get_logger(__name__)
 
 APP_NAME = "mcp-oauth2-proxy"
 KEY_FILE = "key.bin"
 ENTRY_SUFFIX = ".tok"
+LOCK_SUFFIX = ".lock"
 MAGIC = b"MOP1"
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -79,12 +88,41 @@ class TokenStore(Protocol):
         """Forget the entry for ``key`` (no error when absent)."""
         ...
 
+    def lock(self, key: StoreKey) -> AbstractAsyncContextManager[None]:
+        """Hold ``key``'s lock (across processes where the store is shared) while in use."""
+        ...
+
+    async def clear(self) -> int:
+        """Forget every entry; return how many there were."""
+        ...
+
+    def describe(self) -> str:
+        """Say where entries live, for ``status`` (never a secret)."""
+        ...
+
 
 class MemoryStore:
     """Entries kept in this process only (``OAUTH2_TOKEN_STORE=memory``, tests)."""
 
     def __init__(self) -> None:
         self.entries: dict[StoreKey, Entry] = {}
+        self._locks: dict[StoreKey, asyncio.Lock] = {}
+
+    @asynccontextmanager
+    async def lock(self, key: StoreKey) -> AsyncIterator[None]:
+        """Hold an in-process lock for ``key``."""
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            yield
+
+    async def clear(self) -> int:
+        """Forget every entry."""
+        count = len(self.entries)
+        self.entries.clear()
+        return count
+
+    def describe(self) -> str:
+        """This process's memory only."""
+        return "memory (this process only)"
 
     async def load(self, key: StoreKey) -> Entry | None:
         """Return a copy of the entry for ``key``."""
@@ -100,18 +138,84 @@ class MemoryStore:
         self.entries.pop(key, None)
 
 
+@asynccontextmanager
+async def hold(store: TokenStore, key: StoreKey) -> AsyncIterator[None]:
+    """Hold ``store``'s lock for ``key``; a lock that cannot be taken only costs coordination.
+
+    A cache directory that cannot even hold a lock file cannot hold entries
+    either: the run then goes on without persistence, as when a write fails.
+    """
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            await stack.enter_async_context(store.lock(key))
+        except StoreError as exc:
+            log.warning("oauth.store_lock_failed", error=str(exc))
+        yield
+
+
 def default_store_dir() -> Path:
     """Return the per-OS user config directory (``~/.config/mcp-oauth2-proxy`` on Linux)."""
     return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False, roaming=True))
 
 
+class KeySource(Protocol):
+    """Where the file store's 32-byte encryption key comes from."""
+
+    def load_key(self, store: FileStore) -> bytes:
+        """Return the key, creating it on first use (runs in a worker thread)."""
+        ...
+
+    def describe(self) -> str:
+        """Say where the key is kept (never the key)."""
+        ...
+
+
 class FileStore:
     """AES-256-GCM encrypted entries in one private directory."""
 
-    def __init__(self, directory: Path | str | None = None) -> None:
+    def __init__(
+        self, directory: Path | str | None = None, *, key_source: KeySource | None = None
+    ) -> None:
         self.directory = Path(directory).expanduser() if directory else default_store_dir()
         self._key: bytes | None = None
         self._reported: set[str] = set()
+        self._key_source = key_source
+
+    @asynccontextmanager
+    async def lock(self, key: StoreKey) -> AsyncIterator[None]:
+        """Hold the OS file lock beside ``key``'s entry (other processes wait)."""
+        self._ensure_directory()
+        async with hold_file_lock(self.directory / (key.file_stem() + LOCK_SUFFIX)):
+            yield
+
+    async def clear(self) -> int:
+        """Delete every entry file of this directory (the key stays)."""
+        return await asyncio.to_thread(self.clear_sync)
+
+    def clear_sync(self) -> int:
+        """Do :meth:`clear` synchronously."""
+        if not self.directory.is_dir():
+            return 0
+        count = 0
+        for path in self.directory.glob("*" + ENTRY_SUFFIX):
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise StoreError(f"cannot delete {path}: {exc.strerror}") from exc
+            count += 1
+        return count
+
+    def describe(self) -> str:
+        """The directory, and where the key is kept."""
+        where = self._key_source.describe() if self._key_source else "a key file beside them"
+        return f"encrypted files in {self.directory} (key: {where})"
+
+    def file_key(self) -> bytes:
+        """Return (creating it if needed) the key kept in the directory's key file."""
+        self._ensure_directory()
+        return self._read_or_create_key(self.directory / KEY_FILE)
 
     async def load(self, key: StoreKey) -> Entry | None:
         """Decrypt the entry for ``key``; damaged entries are reported once and ignored."""
@@ -190,7 +294,10 @@ class FileStore:
     def _load_key(self) -> bytes:
         if self._key is None:
             self._ensure_directory()
-            self._key = self._read_or_create_key(self.directory / KEY_FILE)
+            if self._key_source is not None:
+                self._key = self._key_source.load_key(self)
+            else:
+                self._key = self._read_or_create_key(self.directory / KEY_FILE)
         return self._key
 
     def _ensure_directory(self) -> None:
@@ -276,8 +383,10 @@ __all__ = [
     "APP_NAME",
     "Entry",
     "FileStore",
+    "KeySource",
     "MemoryStore",
     "StoreKey",
     "TokenStore",
     "default_store_dir",
+    "hold",
 ]

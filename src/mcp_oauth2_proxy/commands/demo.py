@@ -32,6 +32,8 @@ _SHOWN_PROXY_EVENTS = {
     "oauth.discovered": "discovered the authorization server",
     "oauth.client_registered": "registered itself as an OAuth client",
     "oauth.configured": "configured OAuth",
+    "oauth.login_started": "started the browser login",
+    "oauth.login_completed": "completed the login",
     "oauth.token_obtained": "obtained an access token",
     "upstream.session_started": "opened an MCP session",
 }
@@ -291,6 +293,8 @@ async def _narrate_stderr(proc: Process, headless: bool, t: Transcript) -> None:
         if LOGIN_MARKER in text:
             expect_url = True
             continue
+        if headless and "no browser was opened" in text:
+            continue  # the demo itself plays the browser, as announced
         if expect_url and text.startswith("http"):
             expect_url = False
             t.say("proxy", "printed the login URL (and would open a browser)")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -18,18 +17,20 @@ import httpx
 
 from .. import jsonrpc
 from ..errors import SessionExpiredError, UpstreamError, UpstreamStatusError, UpstreamTimeoutError
-from ..jsonrpc import Message
+from ..jsonrpc import Kind, Message
 from ..log import get_logger
-from ..urls import origin
+from ..param_headers import ToolHeaders, without_tools
 from . import Deliver, Exchange
 from .backoff import Backoff
+from .http import HttpChannel, media_type
 from .sse import ServerSentEvent, SSEDecoder
 
 ACCEPT_BOTH = "application/json, text/event-stream"
 ACCEPT_SSE = "text/event-stream"
-MAX_REDIRECTS = 5
 MAX_RESUMES = 5
 CLOSE_TIMEOUT_S = 5.0
+TOOLS_CALL = "tools/call"
+TOOLS_LIST = "tools/list"
 _log = get_logger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -55,13 +56,15 @@ class StreamableHttpTransport:
         sleep: Sleep = anyio.sleep,
         random: Callable[[], float] | None = None,
     ) -> None:
-        self._client = client
+        self._http = HttpChannel(client, url, timeout_s=timeout_s)
         self._url = url
         self._extra = dict(headers or {})
         self._timeout_s = timeout_s
         self._configured_version = protocol_version
         self._negotiated_version: str | None = None
         self._session_id: str | None = None
+        self._modern = False
+        self._tool_headers = ToolHeaders()
         self._sleep = sleep
         self._random = random
 
@@ -88,12 +91,26 @@ class StreamableHttpTransport:
         Raises a ProxyError when a request in the exchange is left unanswered.
         """
         msg = exchange.message
+        if msg.method == jsonrpc.INITIALIZE:
+            self._modern = False
+        elif self.is_modern(msg):
+            if msg.method == jsonrpc.CANCELLED:
+                # 2026-07-28: closing the request's response stream is the cancellation;
+                # the bridge has closed it already and the wire has no such notification.
+                _log.debug("upstream.cancel_by_closing_stream")
+                return
+            self._modern = msg.kind is not Kind.NOTIFICATION or self._modern
         headers = self.headers_for(msg, accept=ACCEPT_BOTH)
         headers["Content-Type"] = "application/json"
-        async with self._open("POST", headers, exchange.body) as response:
+        async with self._http.open("POST", headers, exchange.body) as response:
             self._learn_session(msg, response)
-            await self._check_status(response, sent_session=jsonrpc.MCP_SESSION_ID in headers)
-            kind = _media_type(response)
+            try:
+                await self._check_status(response, sent_session=jsonrpc.MCP_SESSION_ID in headers)
+            except UpstreamStatusError as exc:
+                if not await self._answered_by_error_body(exc, exchange, deliver):
+                    raise
+                return
+            kind = media_type(response)
             if response.status_code == 202:
                 reason = "upstream answered 202 Accepted to a request"
             elif kind == "text/event-stream":
@@ -103,6 +120,43 @@ class StreamableHttpTransport:
                 reason = await self._read_json(response, kind, exchange, deliver)
         if exchange.pending:
             raise UpstreamError(reason, url=self._url)
+
+    def is_modern(self, message: Message | None) -> bool:
+        """Tell whether ``message`` travels under the 2026-07-28+ rules.
+
+        True for a message carrying a modern ``_meta`` protocol version, for a
+        modern configured or negotiated version, and for a notification sent
+        while the client speaks the modern revision (its cancellations carry
+        no ``_meta``).
+        """
+        if message is not None and jsonrpc.is_modern(message):
+            return True
+        if jsonrpc.uses_routing_headers(self.protocol_version):
+            return True
+        return message is not None and message.kind is Kind.NOTIFICATION and self._modern
+
+    async def _answered_by_error_body(
+        self, exc: UpstreamStatusError, exchange: Exchange, deliver: Deliver
+    ) -> bool:
+        """Deliver a modern server's JSON-RPC error that came with an HTTP 4xx.
+
+        A 2026-07-28 server answers, for example, an unsupported version with
+        400 and ``UnsupportedProtocolVersionError``: the client needs that error
+        itself (to retry with a supported version, or to tell a modern server
+        from a legacy one), not a generic HTTP failure.
+        """
+        if not self.is_modern(exchange.message):
+            return False
+        try:
+            value = json.loads(exc.body)
+        except (ValueError, RecursionError):
+            return False
+        for item in jsonrpc.split_batch(value):
+            if isinstance(item, dict) and "error" in item:
+                answered = jsonrpc.response_ids([item])
+                if answered and answered[0] in exchange.pending:
+                    await self._deliver(item, jsonrpc.encode(item), exchange, deliver)
+        return not exchange.pending
 
     async def _read_json(
         self, response: httpx.Response, kind: str, exchange: Exchange, deliver: Deliver
@@ -172,6 +226,9 @@ class StreamableHttpTransport:
 
         Returns when the server does not offer a stream (405).
         """
+        if self.is_modern(None):
+            _log.info("upstream.server_stream_unsupported", reason="2026-07-28 has no GET stream")
+            return
         backoff = Backoff(random=self._random) if self._random else Backoff()
         decoder, session = SSEDecoder(), self._session_id
         while True:
@@ -197,12 +254,12 @@ class StreamableHttpTransport:
         headers = self.headers_for(None, accept=ACCEPT_SSE)
         if decoder.last_event_id:
             headers[jsonrpc.LAST_EVENT_ID] = decoder.last_event_id
-        async with self._open("GET", headers) as response:
+        async with self._http.open("GET", headers) as response:
             if response.status_code == 405 and exchange is None:
                 raise _NoServerStreamError("405")
             await self._check_status(response, sent_session=jsonrpc.MCP_SESSION_ID in headers)
-            if _media_type(response) != "text/event-stream":
-                kind = _media_type(response) or "no content type"
+            if media_type(response) != "text/event-stream":
+                kind = media_type(response) or "no content type"
                 raise UpstreamError(
                     f"upstream answered the stream request with {kind}", url=self._url
                 )
@@ -220,7 +277,7 @@ class StreamableHttpTransport:
         headers = self.headers_for(None, accept=ACCEPT_BOTH)
         try:
             with anyio.fail_after(min(self._timeout_s, CLOSE_TIMEOUT_S)):
-                async with self._open("DELETE", headers) as response:
+                async with self._http.open("DELETE", headers) as response:
                     _log.debug("upstream.session_deleted", status=response.status_code)
         except (UpstreamError, TimeoutError) as exc:
             _log.info("upstream.session_delete_failed", error=str(exc))
@@ -228,21 +285,27 @@ class StreamableHttpTransport:
     # -- shared -------------------------------------------------------------
 
     def headers_for(self, message: Message | None, *, accept: str) -> dict[str, str]:
-        """Headers for one upstream request carrying ``message`` (None for GET/DELETE)."""
+        """Headers for one upstream request carrying ``message`` (None for GET/DELETE).
+
+        A 2026-07-28+ message carries no session id, an ``MCP-Protocol-Version``
+        equal to its own ``_meta`` version, and the ``Mcp-Method``/``Mcp-Name``
+        routing headers.
+        """
         headers = dict(self._extra)
         headers["Accept"] = accept
-        if self._session_id is not None:
+        modern = self.is_modern(message)
+        if self._session_id is not None and not modern:
             headers[jsonrpc.MCP_SESSION_ID] = self._session_id
-        version = self._configured_version
-        if version is None and message is not None:
-            version = jsonrpc.envelope_version(message)
-        version = version or self._negotiated_version
+        version = jsonrpc.envelope_version(message) if message is not None else None
+        version = version or self.protocol_version
         if version is not None and not (
             message is not None and message.method == jsonrpc.INITIALIZE
         ):
             headers[jsonrpc.MCP_PROTOCOL_VERSION] = version
-            if message is not None and jsonrpc.uses_routing_headers(version):
-                headers.update(jsonrpc.routing_headers(message))
+        if message is not None and modern:
+            headers.update(jsonrpc.routing_headers(message))
+            if message.method == TOOLS_CALL:
+                headers.update(self._tool_headers.headers(message.params))
         return headers
 
     def _learn_session(self, message: Message, response: httpx.Response) -> None:
@@ -256,17 +319,7 @@ class StreamableHttpTransport:
         status = response.status_code
         if status == 404 and sent_session:
             raise SessionExpiredError("upstream session expired (HTTP 404)", url=self._url)
-        if status >= 400:
-            body = (await self._read_all(response)).decode("utf-8", "replace")
-            raise UpstreamStatusError(
-                f"upstream answered HTTP {status}", url=self._url, status=status, body=body
-            )
-        if not 200 <= status < 300:
-            location = response.headers.get("location", "")
-            raise UpstreamError(
-                f"upstream answered HTTP {status} {location}".strip() + " (redirect not followed)",
-                url=self._url,
-            )
+        await self._http.raise_for_status(response)
 
     async def _pump(
         self,
@@ -306,62 +359,25 @@ class StreamableHttpTransport:
                 exchange.pending.discard(answered)
                 if exchange.message.method == jsonrpc.INITIALIZE:
                     self._negotiated_version = jsonrpc.negotiated_version(item)
+                elif exchange.message.method == TOOLS_LIST and self.is_modern(exchange.message):
+                    line = self._learn_tools(item, line)
         await deliver(line)
 
+    def _learn_tools(self, item: dict[str, Any], line: bytes) -> bytes:
+        """Learn ``x-mcp-header`` annotations; drop tools whose annotations are invalid."""
+        result = item.get("result")
+        rejected = self._tool_headers.learn(result)
+        if not rejected or not isinstance(result, dict):
+            return line
+        _log.warning("upstream.tools_rejected", tools=rejected, reason="invalid x-mcp-header")
+        return jsonrpc.encode({**item, "result": without_tools(result, rejected)})
+
     async def _chunks(self, response: httpx.Response) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in response.aiter_raw():
-                yield chunk
-        except httpx.TimeoutException as exc:
-            raise UpstreamTimeoutError(
-                f"upstream was silent for {self._timeout_s:g} s", url=self._url
-            ) from exc
-        except httpx.HTTPError as exc:
-            raise UpstreamError(_describe(exc), url=self._url) from exc
+        async for chunk in self._http.chunks(response):
+            yield chunk
 
     async def _read_all(self, response: httpx.Response) -> bytes:
-        return b"".join([chunk async for chunk in self._chunks(response)])
-
-    @asynccontextmanager
-    async def _open(
-        self, method: str, headers: dict[str, str], content: bytes | None = None
-    ) -> AsyncIterator[httpx.Response]:
-        """Send a request and stream its response; follow only same-origin 307/308 redirects."""
-        url = self._url
-        for _ in range(MAX_REDIRECTS + 1):
-            request = self._client.build_request(method, url, headers=headers, content=content)
-            response = await self._send(request)
-            location = response.headers.get("location")
-            if response.status_code in (307, 308) and location:
-                target = str(response.url.join(location))
-                await response.aclose()
-                if origin(target) != origin(url):
-                    raise UpstreamError(
-                        f"upstream redirected to another origin ({origin(target)}); not followed "
-                        "so that credentials stay with the configured server",
-                        url=self._url,
-                    )
-                _log.debug(
-                    "upstream.redirect_followed", status=response.status_code, location=target
-                )
-                url = target
-                continue
-            try:
-                yield response
-            finally:
-                await response.aclose()
-            return
-        raise UpstreamError(f"upstream redirected more than {MAX_REDIRECTS} times", url=self._url)
-
-    async def _send(self, request: httpx.Request) -> httpx.Response:
-        try:
-            return await self._client.send(request, stream=True)
-        except httpx.TimeoutException as exc:
-            raise UpstreamTimeoutError(
-                f"upstream did not answer within {self._timeout_s:g} s", url=self._url
-            ) from exc
-        except httpx.HTTPError as exc:
-            raise UpstreamError(_describe(exc), url=self._url) from exc
+        return await self._http.read_all(response)
 
 
 class _NoServerStreamError(UpstreamError):
@@ -372,20 +388,6 @@ def _delay(decoder: SSEDecoder, backoff: Backoff) -> float:
     if decoder.retry_ms is not None:
         return decoder.retry_ms / 1000
     return backoff.next_delay()
-
-
-def _media_type(response: httpx.Response) -> str:
-    value: str = response.headers.get("content-type", "")
-    return value.split(";", maxsplit=1)[0].strip().lower()
-
-
-def _describe(exc: httpx.HTTPError) -> str:
-    detail = str(exc) or type(exc).__name__
-    if isinstance(exc, httpx.ConnectError):
-        return f"cannot connect to upstream: {detail}"
-    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
-        return f"upstream connection broke: {detail}"
-    return f"upstream request failed: {detail}"
 
 
 __all__ = ["ACCEPT_BOTH", "ACCEPT_SSE", "StreamableHttpTransport"]

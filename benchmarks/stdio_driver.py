@@ -1,0 +1,269 @@
+"""Raw newline-delimited JSON-RPC over a bridge's stdio, the same way for every bridge.
+
+The driver writes request lines to the bridge's stdin and matches response lines from its stdout by
+id. Arrival times are taken when a line has been read, before it is parsed, so the driver's own JSON
+parsing is not charged to the bridge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import procs
+
+PROTOCOL_VERSION = "2025-06-18"
+READ_LIMIT = 1 << 30  # one stdout line may be a 64 MB tool result
+STDERR_TAIL = 2000
+
+
+class BridgeError(Exception):
+    """The bridge exited, timed out or answered with something unusable."""
+
+
+@dataclass(frozen=True)
+class Bridge:
+    """A stdio bridge to measure: a command line, its environment additions and a label."""
+
+    name: str
+    argv: Sequence[str]
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+    launch_only: bool = False  # a launcher variant: cold start and idle RSS only
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One JSON-RPC response and when its line arrived (time.perf_counter seconds)."""
+
+    at: float
+    message: dict[str, Any]
+    size: int
+
+
+def initialize_request(request_id: int) -> dict[str, Any]:
+    """The initialize request every bridge receives."""
+    return {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": PROTOCOL_VERSION,
+            "capabilities": {},
+            "clientInfo": {"name": "mcp-oauth2-proxy-benchmark", "version": "1"},
+        },
+    }
+
+
+def tool_call(request_id: int, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """A tools/call request."""
+    return {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "tools/call",
+        "params": {"name": name, "arguments": arguments},
+    }
+
+
+def tool_text(reply: Reply) -> str:
+    """The text of a tools/call result, or raise BridgeError naming what came back instead."""
+    message = reply.message
+    try:
+        result = message["result"]
+        if result.get("isError"):
+            raise BridgeError(f"tool error: {str(result)[:300]}")
+        return str(result["content"][0]["text"])
+    except (KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise BridgeError(f"unexpected reply: {str(message)[:300]}") from exc
+
+
+class StdioSession:
+    """One running bridge process and the JSON-RPC traffic over its stdio."""
+
+    def __init__(self, bridge: Bridge) -> None:
+        self.bridge = bridge
+        self._proc: asyncio.subprocess.Process | None = None
+        self._pending: dict[int | str, asyncio.Future[Reply]] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 -- closed in close()
+        self._next_id = 0
+        self.exit_code: int | None = None
+
+    @property
+    def pid(self) -> int:
+        """Pid of the spawned process (possibly a launcher)."""
+        assert self._proc is not None
+        return self._proc.pid
+
+    async def spawn(self) -> None:
+        """Start the bridge process."""
+        env = {**os.environ, **self.bridge.env}
+        self._proc = await asyncio.create_subprocess_exec(
+            *self.bridge.argv,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=self._stderr,
+            env=env,
+            cwd=self.bridge.cwd,
+            limit=READ_LIMIT,
+            start_new_session=(os.name == "posix"),
+        )
+        self._reader = asyncio.create_task(self._read_loop())
+
+    def next_id(self) -> int:
+        """A fresh request id."""
+        self._next_id += 1
+        return self._next_id
+
+    def expect(self, request_id: int) -> asyncio.Future[Reply]:
+        """A future resolved by the response with this id."""
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        return future
+
+    def write(self, messages: Sequence[dict[str, Any]]) -> None:
+        """Queue lines on the bridge's stdin without waiting (drain() applies back-pressure)."""
+        assert self._proc is not None
+        assert self._proc.stdin is not None
+        data = b"".join(json.dumps(m, separators=(",", ":")).encode() + b"\n" for m in messages)
+        self._proc.stdin.write(data)
+
+    async def drain(self) -> None:
+        """Wait until the queued lines have been handed to the pipe."""
+        assert self._proc is not None
+        assert self._proc.stdin is not None
+        try:
+            await self._proc.stdin.drain()
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise BridgeError(f"bridge closed its stdin: {self.stderr_tail()}") from exc
+
+    async def request(self, message: dict[str, Any], timeout: float) -> Reply:
+        """Send one request and wait for its response."""
+        future = self.expect(message["id"])
+        self.write([message])
+        await self.drain()
+        return await self.wait(future, timeout)
+
+    async def wait(self, future: asyncio.Future[Reply], timeout: float) -> Reply:
+        """Wait for a response, turning a timeout into BridgeError."""
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError as exc:
+            raise BridgeError(f"no response within {timeout:.0f} s") from exc
+
+    async def initialize(self, timeout: float = 60) -> Reply:
+        """Initialize and send notifications/initialized; returns the initialize reply."""
+        reply = await self.request(initialize_request(self.next_id()), timeout)
+        if "result" not in reply.message:
+            raise BridgeError(f"initialize failed: {str(reply.message)[:300]}")
+        self.write([{"jsonrpc": "2.0", "method": "notifications/initialized"}])
+        await self.drain()
+        return reply
+
+    async def call(self, name: str, arguments: dict[str, Any], timeout: float) -> Reply:
+        """One tools/call round trip."""
+        return await self.request(tool_call(self.next_id(), name, arguments), timeout)
+
+    def memory(self) -> procs.MemoryReading | None:
+        """Memory of the real bridge process (the launcher's leaf child)."""
+        return procs.bridge_memory(self.pid)
+
+    async def _read_loop(self) -> None:
+        assert self._proc is not None
+        assert self._proc.stdout is not None
+        stdout = self._proc.stdout
+        while True:
+            try:
+                line = await stdout.readline()
+            except (ValueError, asyncio.LimitOverrunError) as exc:
+                self._fail_all(BridgeError(f"unreadable stdout line: {exc}"))
+                return
+            at = time.perf_counter()
+            if not line:
+                code = await self._proc.wait()
+                self.exit_code = code
+                self._fail_all(BridgeError(f"bridge exited with code {code}: {self.stderr_tail()}"))
+                return
+            if line.strip():
+                self._dispatch(line, at)
+
+    def _dispatch(self, line: bytes, at: float) -> None:
+        try:
+            message = json.loads(line)
+        except ValueError:
+            self._fail_all(BridgeError(f"non-JSON line on stdout: {line[:200]!r}"))
+            return
+        if not isinstance(message, dict):
+            return
+        if "method" in message:
+            self._answer_server_request(message)
+            return
+        future = self._pending.pop(message.get("id"), None)  # type: ignore[arg-type]
+        if future is not None and not future.done():
+            future.set_result(Reply(at=at, message=message, size=len(line)))
+
+    def _answer_server_request(self, message: dict[str, Any]) -> None:
+        if "id" not in message:
+            return  # a notification: nothing to answer
+        if message["method"] == "ping":
+            self.write([{"jsonrpc": "2.0", "id": message["id"], "result": {}}])
+        else:
+            error = {"code": -32601, "message": "not supported by the benchmark driver"}
+            self.write([{"jsonrpc": "2.0", "id": message["id"], "error": error}])
+
+    def _fail_all(self, error: BridgeError) -> None:
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(error)
+        self._pending.clear()
+
+    def stderr_tail(self) -> str:
+        """The last part of what the bridge wrote to stderr, on one line."""
+        self._stderr.seek(0, os.SEEK_END)
+        size = self._stderr.tell()
+        self._stderr.seek(max(0, size - STDERR_TAIL))
+        text = self._stderr.read().decode(errors="replace")
+        return " | ".join(line for line in text.splitlines() if line.strip())[-STDERR_TAIL:]
+
+    async def close(self, grace: float = 5.0) -> None:
+        """Close stdin (the bridges' shutdown signal), then escalate until the process is gone."""
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.stdin is not None and not proc.stdin.is_closing():
+            proc.stdin.close()
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                await proc.stdin.wait_closed()
+        try:
+            await asyncio.wait_for(proc.wait(), grace)
+        except asyncio.TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), 2)
+            except asyncio.TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+        procs.kill_group(proc.pid)
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        self._fail_all(BridgeError("session closed"))
+        self._stderr.close()
+
+    async def __aenter__(self) -> StdioSession:
+        await self.spawn()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()

@@ -1,0 +1,36 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_quick_run_against_the_direct_baseline_reports_every_figure(tmp_path: Path) -> None:
+    done = subprocess.run(  # noqa: S603 -- our own interpreter and module
+        [sys.executable, "-m", "benchmarks", "--quick", "--bridges", "direct", "--out", tmp_path],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    doc = json.loads((tmp_path / "latest.json").read_text())
+    plan = doc["plan"]
+    assert doc["quick"] is True
+    assert set(doc["modes"]) == {"json", "sse"}
+    for mode in doc["modes"].values():
+        direct = mode["bridges"]["direct"]
+        assert direct["status"] == "ok"
+        assert len(direct["cold_start"]["samples_ms"]) == plan["cold_launches"]
+        assert direct["echo"]["n"] == plan["echo_calls"]
+        assert direct["echo"]["p50_ms"] <= direct["echo"]["p99_ms"]
+        assert direct["pipelined"]["ok"] == plan["pipelined_calls"]
+        assert direct["head_of_line"]["echoes"] == plan["hol_echoes"]
+        assert [b["bytes"] for b in direct["blobs"]] == plan["blob_sizes"]
+        assert all(len(b["samples_ms"]) == plan["blob_repeats"] for b in direct["blobs"])
+        assert {t["target"] for t in mode["targets"]} >= {"idle RSS ≤ 50 MiB"}
+    assert "### JSON responses" in done.stdout
+    assert "### SSE responses" in done.stdout
+    assert "| echo p50 | ms |" in done.stdout
