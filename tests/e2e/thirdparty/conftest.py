@@ -39,11 +39,6 @@ ROOT = Path(__file__).resolve().parents[3]
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
 RELAY = Path(__file__).with_name("relay_browser.py")
 FAILED = pytest.StashKey[bool]()
-# Flows built by issue 5 (registration, device code, commands). Strict: the day they pass,
-# this mark fails the run so it gets removed.
-NEEDS_ISSUE_5 = pytest.mark.xfail(
-    reason="needs issue 5 (dynamic registration, device code, logout) in main", strict=True
-)
 
 
 @pytest.hookimpl(wrapper=True)

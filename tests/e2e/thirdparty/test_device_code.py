@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 from .browser import Visit
-from .conftest import NEEDS_ISSUE_5, Peers, whoami
+from .conftest import Peers, whoami
 from .peers import PUBLIC_CLIENT
 
 pytestmark = pytest.mark.anyio
@@ -32,7 +32,6 @@ async def device_prompt(log: Path, issuer: str) -> tuple[str, str | None]:
     raise AssertionError(f"no verification URI and user code on the proxy's stderr:\n{text}")
 
 
-@NEEDS_ISSUE_5
 async def test_a_device_code_login_is_finished_in_the_browser_of_another_device(
     peers: Peers,
 ) -> None:

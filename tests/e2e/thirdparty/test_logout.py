@@ -9,13 +9,12 @@ import sys
 import anyio
 import pytest
 
-from .conftest import NEEDS_ISSUE_5, Peers, log_in_with_browser
+from .conftest import Peers, log_in_with_browser
 from .peers import PUBLIC_CLIENT
 
 pytestmark = pytest.mark.anyio
 
 
-@NEEDS_ISSUE_5
 async def test_logout_revokes_the_login_at_the_provider_and_forgets_it(peers: Peers) -> None:
     env = {**os.environ, **peers.proxy_env(OAUTH2_CLIENT_ID=PUBLIC_CLIENT)}
     env["UPSTREAM_URL"] = peers.upstream.url

@@ -74,12 +74,6 @@ async def test_short_lived_tokens_rotate_under_concurrent_calls_without_a_failur
     assert_rotation_never_burned_a_token(peers)
 
 
-@pytest.mark.xfail(
-    reason="until issue 5 (many processes, one login) lands: refreshes are not coordinated "
-    "across processes (SPEC §3), so one proxy replays a refresh token the other already "
-    "rotated; oidc-provider sees the reuse and revokes the grant",
-    strict=True,
-)
 async def test_two_proxies_sharing_one_store_rotate_one_refresh_token_safely(
     start_peers: Callable[..., Peers],
 ) -> None:

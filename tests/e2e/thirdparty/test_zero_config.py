@@ -5,12 +5,11 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from .conftest import NEEDS_ISSUE_5, Peers, log_in_with_browser, whoami
+from .conftest import Peers, log_in_with_browser, whoami
 
 pytestmark = pytest.mark.anyio
 
 
-@NEEDS_ISSUE_5
 async def test_with_no_oauth_settings_the_proxy_registers_logs_in_and_reuses_both(
     peers: Peers,
 ) -> None:
