@@ -1,6 +1,6 @@
 // A real OpenID provider (panva's certified oidc-provider) configured for the end-to-end suite.
 //
-// Usage: node provider.mjs [--access-token-ttl SECONDS] [--device-interval SECONDS]
+// Usage: node provider.mjs [--access-token-ttl SECONDS] [--strict-offline-access]
 // Listens on 127.0.0.1 on a free port and prints "ISSUER <url>" on stdout once ready. It
 // exits by itself when its stdin closes, so a test run that dies never leaves it behind.
 //
@@ -23,7 +23,7 @@ import { Provider, errors } from 'oidc-provider';
 const { values: args } = parseArgs({
   options: {
     'access-token-ttl': { type: 'string', default: '600' },
-    'device-interval': { type: 'string', default: '1' },
+    'strict-offline-access': { type: 'boolean', default: false },
   },
 });
 const accessTokenTTL = Number(args['access-token-ttl']);
@@ -91,8 +91,11 @@ function configuration() {
     rotateRefreshToken: true,
     // oidc-provider drops offline_access from front-channel requests without prompt=consent
     // (OIDC Core §11), and by default issues refresh tokens only for offline_access. Like
-    // many deployments, issue them to every client registered for the refresh_token grant.
-    issueRefreshToken: (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    // many deployments, issue them to every client registered for the refresh_token grant,
+    // unless --strict-offline-access asks for oidc-provider's own default.
+    ...(args['strict-offline-access']
+      ? {}
+      : { issueRefreshToken: (_ctx, client) => client.grantTypeAllowed('refresh_token') }),
     features: {
       devInteractions: { enabled: true },
       registration: { enabled: true },

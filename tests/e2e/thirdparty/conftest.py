@@ -4,7 +4,7 @@ Each test gets its own oidc-provider (a certified OpenID provider, from npm),
 its own official-SDK MCP server trusting that provider's JWTs, a token cache in
 ``tmp_path``, and a real Chromium behind the ``BROWSER`` the proxy launches.
 Screenshots and the peers' logs go to ``test-artifacts/e2e/<test>/`` and are
-kept only when the test fails.
+kept only when the test fails (or always, with ``E2E_KEEP_ARTIFACTS=1``).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def artifacts(request: pytest.FixtureRequest) -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
     yield path
-    if not request.node.stash.get(FAILED, False):
+    if not request.node.stash.get(FAILED, False) and not os.environ.get("E2E_KEEP_ARTIFACTS"):
         shutil.rmtree(path, ignore_errors=True)
         if ARTIFACTS.is_dir() and not any(ARTIFACTS.iterdir()):
             ARTIFACTS.rmdir()
@@ -137,11 +137,11 @@ async def log_in_with_browser(peers: Peers, env: dict[str, str]) -> str:
 
 @pytest.fixture
 def start_peers(artifacts: Path, tmp_path: Path) -> Iterator[Callable[..., Peers]]:
-    """Start a provider (with the given access-token lifetime) and an upstream trusting it."""
+    """Start a provider (options as for ``start_provider``) and an upstream trusting it."""
     running: list[Peers] = []
 
-    def start(*, access_token_ttl: int = 600) -> Peers:
-        provider = start_provider(artifacts / "provider.log", access_token_ttl=access_token_ttl)
+    def start(**options: Any) -> Peers:
+        provider = start_provider(artifacts / "provider.log", **options)
         try:
             upstream = start_upstream(provider.issuer, artifacts / "upstream.log")
         except BaseException:

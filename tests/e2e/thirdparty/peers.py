@@ -106,9 +106,16 @@ class OidcProvider:
         _stop(self.proc)
 
 
-def start_provider(log: Path, *, access_token_ttl: int = 600) -> OidcProvider:
-    """Start oidc-provider on a free loopback port; its stderr goes to ``log``."""
+def start_provider(
+    log: Path, *, access_token_ttl: int = 600, strict_offline_access: bool = False
+) -> OidcProvider:
+    """Start oidc-provider on a free loopback port; its stderr goes to ``log``.
+
+    ``strict_offline_access`` keeps oidc-provider's default refresh-token policy:
+    only for ``offline_access``, which it honours only with ``prompt=consent``.
+    """
     node = require_node()
+    strict = ["--strict-offline-access"] if strict_offline_access else []
     with log.open("ab") as errors:
         proc = subprocess.Popen(  # noqa: S603 - the pinned Node.js and our own script
             [
@@ -116,6 +123,7 @@ def start_provider(log: Path, *, access_token_ttl: int = 600) -> OidcProvider:
                 str(NODE_DIR / "provider.mjs"),
                 "--access-token-ttl",
                 str(access_token_ttl),
+                *strict,
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

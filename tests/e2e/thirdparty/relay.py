@@ -14,8 +14,8 @@ from .browser import BrowserUser, Visit
 class BrowserRelay:
     """Listens on 127.0.0.1 for the URLs the proxy opens; the user completes each one.
 
-    With ``user`` None (or after :meth:`refuse`) URLs are only recorded, as for a
-    machine where nobody is at the browser.
+    With ``user`` None the URLs are only recorded, as on a machine where nobody is
+    at the browser.
     """
 
     def __init__(self, user: BrowserUser | None) -> None:
@@ -25,10 +25,6 @@ class BrowserRelay:
         self.address = ""
         self._handlers: TaskGroup | None = None
         self._listening = anyio.CancelScope()
-
-    def refuse(self) -> None:
-        """Record URLs from now on without opening them."""
-        self.user = None
 
     async def __aenter__(self) -> BrowserRelay:
         listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
