@@ -54,11 +54,6 @@ async def test_a_pre_registered_client_logs_in_in_the_browser_and_restarts_witho
         assert peers.provider.events("grant.error") == []
 
 
-@pytest.mark.xfail(
-    reason="interop gap: the proxy asks for offline_access without prompt=consent, which "
-    "OpenID providers drop (OIDC Core §11), so oidc-provider's defaults issue no refresh token",
-    strict=True,
-)
 async def test_an_openid_provider_with_default_policy_still_grants_a_lasting_login(
     start_peers: Callable[..., Peers],
 ) -> None:
