@@ -17,20 +17,26 @@ from .errors import EXIT_OK, AuthError
 from .log import configure_logging, get_logger
 from .stdio import StdioReader, StdioWriter
 from .transport.auto import build_transport
+from .transport.lanes import KEEPALIVE_EXPIRY_S, LANE_CONNECTIONS, LanedTransport
 
 if TYPE_CHECKING:
     from .auth import AuthSession
     from .config import Settings
 
-MAX_CONNECTIONS = 4096
-"""Upper bound of simultaneous upstream connections.
+MAX_REQUESTS = 100
+"""Requests in flight upstream at once; later ones wait their turn, without a timeout.
 
 Every in-flight SSE answer holds one HTTP/1.1 connection for its whole
-duration, so the pool must be at least as large as the number of concurrent
-calls a client may make; requests beyond it wait for a free connection (no
-pool timeout) rather than fail.
+duration, so this many calls can run at once. Beyond it, requests wait in the
+transport, first come first served, for as long as it takes (a pool timeout
+would fail calls that merely queue behind slow ones; the upstream timeout
+still bounds each exchange once it is sent).
 """
-MAX_KEEPALIVE = 100
+LANES = 14
+"""Connection lanes of LANE_CONNECTIONS (8) each: 112 connections, one per request slot plus
+room for what never waits for a slot (notifications, responses to server requests, the GET
+stream, DELETE)."""
+MAX_CONNECTIONS = LANES * LANE_CONNECTIONS
 _WANTED_FILE_DESCRIPTORS = MAX_CONNECTIONS + 256
 _log = get_logger(__name__)
 
@@ -63,6 +69,7 @@ async def _serve(settings: Settings) -> int:
                 headers=upstream.headers,
                 timeout_s=upstream.timeout_ms / 1000,
                 protocol_version=upstream.protocol_version,
+                max_requests=MAX_REQUESTS,
             )
             bridge = Bridge(transport, writer, open_server_stream=upstream.open_server_stream)
             writer.on_closed = bridge.stop
@@ -107,16 +114,27 @@ def build_client(settings: Settings) -> httpx.AsyncClient:
 
     Redirects are never followed by httpx: the transport follows only
     same-origin 307/308 itself, so a token can never travel to another origin.
+    Connections come from :class:`LanedTransport` lanes (see there why).
     """
     timeout_s = settings.upstream.timeout_ms / 1000
+    ssl_context = build_ssl_context()
+
+    def lane(limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
+        return httpx.AsyncHTTPTransport(verify=ssl_context, limits=limits)
+
+    # ``limits`` and ``verify`` also configure the transports httpx mounts for
+    # HTTPS_PROXY/ALL_PROXY (trust_env); direct connections use the lanes.
     return httpx.AsyncClient(
         trust_env=True,
-        verify=build_ssl_context(),
+        verify=ssl_context,
         follow_redirects=False,
         timeout=httpx.Timeout(timeout_s, pool=None),
         limits=httpx.Limits(
-            max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE
+            max_connections=MAX_CONNECTIONS,
+            max_keepalive_connections=MAX_CONNECTIONS,
+            keepalive_expiry=KEEPALIVE_EXPIRY_S,
         ),
+        transport=LanedTransport(LANES, lane),
     )
 
 
@@ -169,4 +187,11 @@ def _raise_file_limit() -> None:
             _log.debug("process.file_limit_unchanged", error=str(exc))
 
 
-__all__ = ["MAX_CONNECTIONS", "build_auth", "build_client", "build_ssl_context", "run"]
+__all__ = [
+    "MAX_CONNECTIONS",
+    "MAX_REQUESTS",
+    "build_auth",
+    "build_client",
+    "build_ssl_context",
+    "run",
+]

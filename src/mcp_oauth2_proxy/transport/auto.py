@@ -109,11 +109,13 @@ def build_transport(
     headers: dict[str, str] | None = None,
     timeout_s: float = 300.0,
     protocol_version: str | None = None,
+    max_requests: int | None = None,
 ) -> Transport:
     """Build the transport ``upstream.transport`` names: ``auto``, ``streamable-http`` or ``sse``.
 
     ``task_group`` runs the HTTP+SSE event stream; ``server_sink`` receives
-    the messages the server sends on it by itself.
+    the messages the server sends on it by itself. ``max_requests`` bounds the
+    Streamable HTTP requests in flight at once.
     """
 
     def legacy() -> LegacySseTransport:
@@ -130,7 +132,12 @@ def build_transport(
         _log.info("upstream.transport_selected", transport="sse", reason="configured")
         return legacy()
     streamable = StreamableHttpTransport(
-        client, url, headers=headers, timeout_s=timeout_s, protocol_version=protocol_version
+        client,
+        url,
+        headers=headers,
+        timeout_s=timeout_s,
+        protocol_version=protocol_version,
+        max_requests=max_requests,
     )
     if kind == "streamable-http":
         return streamable

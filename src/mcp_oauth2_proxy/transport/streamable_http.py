@@ -29,6 +29,8 @@ ACCEPT_BOTH = "application/json, text/event-stream"
 ACCEPT_SSE = "text/event-stream"
 MAX_RESUMES = 5
 CLOSE_TIMEOUT_S = 5.0
+STREAM_END_WAIT_S = 0.1
+"""How long an answered POST stream may take to end before the proxy closes it."""
 TOOLS_CALL = "tools/call"
 TOOLS_LIST = "tools/list"
 _log = get_logger(__name__)
@@ -43,6 +45,8 @@ class StreamableHttpTransport:
     class never sees a token. ``protocol_version`` is a configured override of
     the negotiated ``MCP-Protocol-Version``. ``sleep`` and ``random`` are
     injectable so reconnect timing can be tested without waiting.
+    ``max_requests`` bounds the requests in flight upstream at once (each may
+    hold a connection for a whole SSE answer); None means no bound.
     """
 
     def __init__(
@@ -55,8 +59,16 @@ class StreamableHttpTransport:
         protocol_version: str | None = None,
         sleep: Sleep = anyio.sleep,
         random: Callable[[], float] | None = None,
+        max_requests: int | None = None,
     ) -> None:
         self._http = HttpChannel(client, url, timeout_s=timeout_s)
+        # Requests beyond the limit wait here, first come first served, instead of in
+        # httpcore's pool queue (which rescans every waiting request whenever a
+        # connection frees: quadratic with 2,000 waiting calls). Notifications and
+        # responses never wait: they are answered at once (202), and a server request
+        # made from inside a long call must get its answer through even when every
+        # slot is held by such calls.
+        self._slots = anyio.Semaphore(max_requests) if max_requests else None
         self._url = url
         self._extra = dict(headers or {})
         self._timeout_s = timeout_s
@@ -100,6 +112,14 @@ class StreamableHttpTransport:
                 _log.debug("upstream.cancel_by_closing_stream")
                 return
             self._modern = msg.kind is not Kind.NOTIFICATION or self._modern
+        if self._slots is None or not exchange.pending:
+            await self._post(exchange, deliver)
+            return
+        async with self._slots:
+            await self._post(exchange, deliver)
+
+    async def _post(self, exchange: Exchange, deliver: Deliver) -> None:
+        msg = exchange.message
         headers = self.headers_for(msg, accept=ACCEPT_BOTH)
         headers["Content-Type"] = "application/json"
         async with self._http.open("POST", headers, exchange.body) as response:
@@ -328,11 +348,32 @@ class StreamableHttpTransport:
         exchange: Exchange | None,
         deliver: Deliver,
     ) -> None:
-        async for chunk in self._chunks(response):
+        chunks = self._chunks(response)
+        async for chunk in chunks:
             for event in decoder.feed(chunk):
                 await self._on_event(event, exchange, deliver)
             if exchange is not None and not exchange.pending:
-                return  # the answer is complete; the server closes the stream anyway
+                await self._read_to_end(chunks, decoder, deliver)
+                return
+
+    async def _read_to_end(
+        self, chunks: AsyncIterator[bytes], decoder: SSEDecoder, deliver: Deliver
+    ) -> None:
+        """Let the server end a stream whose answer is complete, briefly.
+
+        The server closes the stream right after the response (the specification
+        says it SHOULD); reading up to that end keeps the connection reusable.
+        Closing earlier, with the end still in flight, costs a new TCP connection
+        for the next request. A server that keeps the stream open is cut off
+        after a moment, as before; anything it sends meanwhile is delivered.
+        """
+        try:
+            with anyio.move_on_after(STREAM_END_WAIT_S):
+                async for chunk in chunks:
+                    for event in decoder.feed(chunk):
+                        await self._on_event(event, None, deliver)
+        except UpstreamError as exc:
+            _log.debug("upstream.stream_end_lost", error=str(exc))
 
     async def _on_event(
         self, event: ServerSentEvent, exchange: Exchange | None, deliver: Deliver
