@@ -186,6 +186,10 @@ class StreamableHttpTransport:
             return f"upstream returned an empty body (HTTP {response.status_code})"
         if kind != "application/json" and not kind.endswith("+json"):
             return f"upstream returned {kind or 'no content type'} instead of JSON"
+        shape = self._shape(body, exchange)
+        if shape is not None:
+            await self._deliver(shape, body.strip(), exchange, deliver)
+            return "upstream response did not contain an answer to the request"
         try:
             value = json.loads(body)
         except ValueError:
@@ -195,6 +199,18 @@ class StreamableHttpTransport:
             line = body.strip() if single else jsonrpc.encode(item)
             await self._deliver(item, line, exchange, deliver)
         return "upstream response did not contain an answer to the request"
+
+    def _shape(self, raw: bytes, exchange: Exchange | None) -> dict[str, Any] | None:
+        """The top level of a large one-line message, to route it without parsing it all.
+
+        None (parse in full) for small messages, multi-line ones, and answers
+        this transport reads (initialize, tools/list).
+        """
+        if len(raw) < jsonrpc.LARGE_MESSAGE or b"\n" in raw.strip() or b"\r" in raw.strip():
+            return None
+        if exchange is not None and exchange.message.method in (jsonrpc.INITIALIZE, TOOLS_LIST):
+            return None
+        return jsonrpc.envelope(raw)
 
     async def _read_post_stream(
         self, response: httpx.Response, exchange: Exchange, deliver: Deliver
@@ -378,15 +394,20 @@ class StreamableHttpTransport:
     async def _on_event(
         self, event: ServerSentEvent, exchange: Exchange | None, deliver: Deliver
     ) -> None:
-        if event.event != "message" or not event.data.strip():
+        if event.event != "message" or not event.raw.strip():
             return
+        shape = self._shape(event.raw, exchange)
+        if shape is not None:
+            await self._deliver(shape, event.raw.strip(), exchange, deliver)
+            return
+        data = event.data
         try:
-            value = json.loads(event.data)
+            value = json.loads(data)
         except ValueError:
-            _log.warning("upstream.invalid_event", reason="data is not JSON", size=len(event.data))
+            _log.warning("upstream.invalid_event", reason="data is not JSON", size=len(data))
             return
-        raw = event.data.encode("utf-8")
-        single = isinstance(value, dict) and "\n" not in event.data and "\r" not in event.data
+        raw = data.encode("utf-8")
+        single = isinstance(value, dict) and "\n" not in data and "\r" not in data
         for item in jsonrpc.split_batch(value):
             await self._deliver(
                 item, raw.strip() if single else jsonrpc.encode(item), exchange, deliver
