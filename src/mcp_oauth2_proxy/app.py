@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import signal
 import ssl
 import sys
 from typing import TYPE_CHECKING
+from urllib.request import getproxies
 
 import anyio
-import certifi
 import httpx
-import truststore
 
 from .bridge import Bridge
 from .errors import EXIT_OK, AuthError
@@ -117,16 +117,20 @@ def build_client(settings: Settings) -> httpx.AsyncClient:
     Connections come from :class:`LanedTransport` lanes (see there why).
     """
     timeout_s = settings.upstream.timeout_ms / 1000
-    ssl_context = build_ssl_context()
 
-    def lane(limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
-        return httpx.AsyncHTTPTransport(verify=ssl_context, limits=limits)
+    def lane(limits: httpx.Limits, tls: bool) -> httpx.AsyncHTTPTransport:
+        # Plain-HTTP lanes never handshake; their context trusts no certificate at all,
+        # so it could not be misused, and costs nothing to build (no certificate store).
+        context = _shared_ssl_context() if tls else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        return httpx.AsyncHTTPTransport(verify=context, limits=limits)
 
-    # ``limits`` and ``verify`` also configure the transports httpx mounts for
-    # HTTPS_PROXY/ALL_PROXY (trust_env); direct connections use the lanes.
+    # ``limits`` and ``verify`` only configure the transports httpx mounts for
+    # HTTPS_PROXY/ALL_PROXY (trust_env); direct connections use the lanes. Without
+    # proxies httpx never reads ``verify`` (and True would still mean verified TLS).
+    verify: ssl.SSLContext | bool = _shared_ssl_context() if getproxies() else True
     return httpx.AsyncClient(
         trust_env=True,
-        verify=ssl_context,
+        verify=verify,
         follow_redirects=False,
         timeout=httpx.Timeout(timeout_s, pool=None),
         limits=httpx.Limits(
@@ -138,11 +142,20 @@ def build_client(settings: Settings) -> httpx.AsyncClient:
     )
 
 
+@functools.cache
+def _shared_ssl_context() -> ssl.SSLContext:
+    return build_ssl_context()
+
+
 def build_ssl_context() -> ssl.SSLContext:
     """Trust the OS certificate store (truststore) plus certifi's bundle.
 
-    When truststore cannot load, certifi's bundle alone is used.
+    When truststore cannot load, certifi's bundle alone is used. Built on the
+    first HTTPS connection, not at start-up (~20 ms).
     """
+    import certifi
+    import truststore
+
     try:
         ctx: ssl.SSLContext = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     except (OSError, ssl.SSLError) as exc:

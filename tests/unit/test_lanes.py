@@ -24,7 +24,7 @@ class Body(httpx.AsyncByteStream):
 
 
 def laned(lanes: int, made: list[httpx.Limits]) -> LanedTransport:
-    def factory(limits: httpx.Limits) -> httpx.AsyncBaseTransport:
+    def factory(limits: httpx.Limits, _tls: bool) -> httpx.AsyncBaseTransport:
         made.append(limits)
         return httpx.MockTransport(lambda _request: httpx.Response(200, stream=Body()))
 
@@ -71,7 +71,7 @@ async def test_when_every_lane_is_full_requests_go_to_the_least_busy_one() -> No
 
 
 async def test_a_failed_request_frees_its_slot() -> None:
-    def factory(_limits: httpx.Limits) -> httpx.AsyncBaseTransport:
+    def factory(_limits: httpx.Limits, _tls: bool) -> httpx.AsyncBaseTransport:
         def fail(request: httpx.Request) -> httpx.Response:
             raise httpx.ConnectError("refused", request=request)
 
@@ -82,3 +82,18 @@ async def test_a_failed_request_frees_its_slot() -> None:
         with pytest.raises(httpx.ConnectError):
             await client.get("http://upstream.test/")
     assert transport.busy() == [0]
+
+
+async def test_plain_http_and_https_requests_use_lanes_of_their_own() -> None:
+    schemes: list[bool] = []
+
+    def factory(_limits: httpx.Limits, tls: bool) -> httpx.AsyncBaseTransport:
+        schemes.append(tls)
+        return httpx.MockTransport(lambda _request: httpx.Response(200, stream=Body()))
+
+    async with httpx.AsyncClient(transport=LanedTransport(2, factory)) as client:
+        await client.get("http://127.0.0.1:9/")
+        await client.get("http://127.0.0.1:9/")
+        assert schemes == [False]
+        await client.get("https://upstream.test/")
+    assert schemes == [False, True]

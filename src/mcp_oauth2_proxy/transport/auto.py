@@ -11,6 +11,7 @@ once, logged once, and kept for the rest of the run.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import anyio.abc
 import httpx
@@ -19,8 +20,10 @@ from .. import jsonrpc
 from ..errors import ProxyError, UpstreamError, UpstreamStatusError
 from ..log import get_logger
 from . import Deliver, Exchange, Transport
-from .legacy_sse import LegacySseTransport
 from .streamable_http import StreamableHttpTransport
+
+if TYPE_CHECKING:
+    from .legacy_sse import LegacySseTransport
 
 LEGACY_REJECTIONS = frozenset({400, 404, 405})
 """Statuses with which a legacy HTTP+SSE server rejects a Streamable HTTP POST."""
@@ -119,6 +122,9 @@ def build_transport(
     """
 
     def legacy() -> LegacySseTransport:
+        # Imported on first use: most servers speak Streamable HTTP.
+        from .legacy_sse import LegacySseTransport
+
         return LegacySseTransport(
             client,
             url,

@@ -8,6 +8,10 @@ connections are split into lanes of a few connections each: a request takes
 the first lane with a free connection, so ordinary traffic stays in the first
 lane or two and every walk is short, while bursts and long-running calls still
 find a connection of their own in later lanes.
+
+Plain-HTTP and HTTPS requests use separate lanes, built on first use: a proxy
+that only ever talks ``http://`` to a loopback server never pays for loading
+certificate stores.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ KEEPALIVE_EXPIRY_S = 4.0
 """Idle connections are closed after this; below the 5 s that uvicorn and Node servers use,
 so the proxy never sends a request on a connection the server is closing at that moment."""
 
-TransportFactory = Callable[[httpx.Limits], httpx.AsyncBaseTransport]
+TransportFactory = Callable[[httpx.Limits, bool], httpx.AsyncBaseTransport]
+"""Builds one lane's pool from its limits and whether it serves ``https`` (True) origins."""
 
 
 def lane_limits() -> httpx.Limits:
@@ -44,50 +49,57 @@ class LanedTransport(httpx.AsyncBaseTransport):
 
     def __init__(self, lanes: int, factory: TransportFactory) -> None:
         self._factory = factory
-        self._pools: list[httpx.AsyncBaseTransport | None] = [None] * lanes
-        self._busy = [0] * lanes
+        self._lanes = lanes
+        self._pools: dict[bool, list[httpx.AsyncBaseTransport | None]] = {}
+        self._busy: dict[bool, list[int]] = {}
 
     @property
     def capacity(self) -> int:
-        """Connections across all lanes."""
-        return len(self._pools) * LANE_CONNECTIONS
+        """Connections across the lanes of one scheme."""
+        return self._lanes * LANE_CONNECTIONS
 
-    def busy(self) -> list[int]:
-        """Requests in progress per lane (for tests and diagnostics)."""
-        return list(self._busy)
+    def busy(self, *, tls: bool = False) -> list[int]:
+        """Requests in progress per lane of one scheme (for tests and diagnostics)."""
+        return list(self._busy.get(tls, [0] * self._lanes))
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Send ``request`` on the first lane with a free connection."""
-        lane = self._pick()
-        self._busy[lane] += 1
+        """Send ``request`` on the first lane of its scheme with a free connection."""
+        tls = request.url.scheme == "https"
+        busy = self._busy.setdefault(tls, [0] * self._lanes)
+        lane = _pick(busy)
+        busy[lane] += 1
         try:
-            response = await self._pool(lane).handle_async_request(request)
+            response = await self._pool(tls, lane).handle_async_request(request)
         except BaseException:
-            self._busy[lane] -= 1
+            busy[lane] -= 1
             raise
-        response.stream = _Releasing(response.stream, lambda: self._release(lane))
+        response.stream = _Releasing(response.stream, lambda: _release(busy, lane))
         return response
 
     async def aclose(self) -> None:
         """Close every lane's connections."""
-        for pool in self._pools:
-            if pool is not None:
-                await pool.aclose()
+        for pools in self._pools.values():
+            for pool in pools:
+                if pool is not None:
+                    await pool.aclose()
 
-    def _pick(self) -> int:
-        for lane, busy in enumerate(self._busy):
-            if busy < LANE_CONNECTIONS:
-                return lane
-        return min(range(len(self._busy)), key=self._busy.__getitem__)
-
-    def _pool(self, lane: int) -> httpx.AsyncBaseTransport:
-        pool = self._pools[lane]
+    def _pool(self, tls: bool, lane: int) -> httpx.AsyncBaseTransport:
+        pools = self._pools.setdefault(tls, [None] * self._lanes)
+        pool = pools[lane]
         if pool is None:
-            pool = self._pools[lane] = self._factory(lane_limits())
+            pool = pools[lane] = self._factory(lane_limits(), tls)
         return pool
 
-    def _release(self, lane: int) -> None:
-        self._busy[lane] -= 1
+
+def _pick(busy: list[int]) -> int:
+    for lane, count in enumerate(busy):
+        if count < LANE_CONNECTIONS:
+            return lane
+    return min(range(len(busy)), key=busy.__getitem__)
+
+
+def _release(busy: list[int], lane: int) -> None:
+    busy[lane] -= 1
 
 
 class _Releasing(httpx.AsyncByteStream):
