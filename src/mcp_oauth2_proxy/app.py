@@ -2,35 +2,41 @@
 
 from __future__ import annotations
 
+import functools
 import signal
 import ssl
 import sys
 from typing import TYPE_CHECKING
+from urllib.request import getproxies
 
 import anyio
-import certifi
 import httpx
-import truststore
 
 from .bridge import Bridge
 from .errors import EXIT_OK, AuthError
 from .log import configure_logging, get_logger
 from .stdio import StdioReader, StdioWriter
 from .transport.auto import build_transport
+from .transport.lanes import KEEPALIVE_EXPIRY_S, LANE_CONNECTIONS, LanedTransport
 
 if TYPE_CHECKING:
     from .auth import AuthSession
     from .config import Settings
 
-MAX_CONNECTIONS = 4096
-"""Upper bound of simultaneous upstream connections.
+MAX_REQUESTS = 100
+"""Requests in flight upstream at once; later ones wait their turn, without a timeout.
 
 Every in-flight SSE answer holds one HTTP/1.1 connection for its whole
-duration, so the pool must be at least as large as the number of concurrent
-calls a client may make; requests beyond it wait for a free connection (no
-pool timeout) rather than fail.
+duration, so this many calls can run at once. Beyond it, requests wait in the
+transport, first come first served, for as long as it takes (a pool timeout
+would fail calls that merely queue behind slow ones; the upstream timeout
+still bounds each exchange once it is sent).
 """
-MAX_KEEPALIVE = 100
+LANES = 14
+"""Connection lanes of LANE_CONNECTIONS (8) each: 112 connections, one per request slot plus
+room for what never waits for a slot (notifications, responses to server requests, the GET
+stream, DELETE)."""
+MAX_CONNECTIONS = LANES * LANE_CONNECTIONS
 _WANTED_FILE_DESCRIPTORS = MAX_CONNECTIONS + 256
 _log = get_logger(__name__)
 
@@ -63,6 +69,7 @@ async def _serve(settings: Settings) -> int:
                 headers=upstream.headers,
                 timeout_s=upstream.timeout_ms / 1000,
                 protocol_version=upstream.protocol_version,
+                max_requests=MAX_REQUESTS,
             )
             bridge = Bridge(transport, writer, open_server_stream=upstream.open_server_stream)
             writer.on_closed = bridge.stop
@@ -107,24 +114,48 @@ def build_client(settings: Settings) -> httpx.AsyncClient:
 
     Redirects are never followed by httpx: the transport follows only
     same-origin 307/308 itself, so a token can never travel to another origin.
+    Connections come from :class:`LanedTransport` lanes (see there why).
     """
     timeout_s = settings.upstream.timeout_ms / 1000
+
+    def lane(limits: httpx.Limits, tls: bool) -> httpx.AsyncHTTPTransport:
+        # Plain-HTTP lanes never handshake; their context trusts no certificate at all,
+        # so it could not be misused, and costs nothing to build (no certificate store).
+        context = _shared_ssl_context() if tls else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        return httpx.AsyncHTTPTransport(verify=context, limits=limits)
+
+    # ``limits`` and ``verify`` only configure the transports httpx mounts for
+    # HTTPS_PROXY/ALL_PROXY (trust_env); direct connections use the lanes. Without
+    # proxies httpx never reads ``verify`` (and True would still mean verified TLS).
+    verify: ssl.SSLContext | bool = _shared_ssl_context() if getproxies() else True
     return httpx.AsyncClient(
         trust_env=True,
-        verify=build_ssl_context(),
+        verify=verify,
         follow_redirects=False,
         timeout=httpx.Timeout(timeout_s, pool=None),
         limits=httpx.Limits(
-            max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE
+            max_connections=MAX_CONNECTIONS,
+            max_keepalive_connections=MAX_CONNECTIONS,
+            keepalive_expiry=KEEPALIVE_EXPIRY_S,
         ),
+        transport=LanedTransport(LANES, lane),
     )
+
+
+@functools.cache
+def _shared_ssl_context() -> ssl.SSLContext:
+    return build_ssl_context()
 
 
 def build_ssl_context() -> ssl.SSLContext:
     """Trust the OS certificate store (truststore) plus certifi's bundle.
 
-    When truststore cannot load, certifi's bundle alone is used.
+    When truststore cannot load, certifi's bundle alone is used. Built on the
+    first HTTPS connection, not at start-up (~20 ms).
     """
+    import certifi
+    import truststore
+
     try:
         ctx: ssl.SSLContext = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     except (OSError, ssl.SSLError) as exc:
@@ -169,4 +200,11 @@ def _raise_file_limit() -> None:
             _log.debug("process.file_limit_unchanged", error=str(exc))
 
 
-__all__ = ["MAX_CONNECTIONS", "build_auth", "build_client", "build_ssl_context", "run"]
+__all__ = [
+    "MAX_CONNECTIONS",
+    "MAX_REQUESTS",
+    "build_auth",
+    "build_client",
+    "build_ssl_context",
+    "run",
+]

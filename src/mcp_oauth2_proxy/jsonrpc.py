@@ -8,6 +8,7 @@ and to build the error replies the bridge owes the client (SPEC §2).
 from __future__ import annotations
 
 import base64
+import codecs
 import enum
 import json
 import re
@@ -279,6 +280,128 @@ def transport_error(msg_id: JsonId, reason: str) -> dict[str, Any]:
     )
 
 
+LARGE_MESSAGE: Final = 1 << 20
+"""From this size on, upstream messages are routed by :func:`envelope` instead of a full parse."""
+_SCAN_BUDGET = 10_000
+_WS = re.compile(rb"[ \t\r\n]*")
+_BACKSLASH = ord("\\")
+_STRUCTURAL = re.compile(rb'["\[\]{}]')
+_SCALAR = re.compile(rb"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false|null")
+_SCALAR_RUN = re.compile(rb"(?:[ \t\r\n,:]|-?[0-9][0-9.eE+-]*|true|false|null)*")
+
+
+def envelope(raw: bytes | bytearray) -> dict[str, Any] | None:
+    """The top level of a JSON object, with nested values skipped (``None``), or None.
+
+    Routing needs only the top-level ``id``, ``method``, ``result`` and
+    ``error`` of an upstream message, and the proxy forwards the bytes as they
+    came; parsing a 64 MB result only to find its id would hold several copies
+    of it. The scan checks the object's structure (keys, balanced brackets,
+    well-formed strings, scalar tokens) at C speed and decodes only keys and
+    top-level scalars. Returns None, and the caller parses the message in
+    full, for anything else: a batch, invalid UTF-8 or JSON, or a value with
+    too many nested parts for a quick scan.
+    """
+    try:
+        return _scan_object(raw)
+    except (_ScanError, ValueError, IndexError, RecursionError):
+        return None
+
+
+class _ScanError(Exception):
+    """The quick scan cannot vouch for this message."""
+
+
+def _scan_object(raw: bytes | bytearray) -> dict[str, Any]:
+    _check_utf8(raw)
+    pos = _skip_ws(raw, 0)
+    if raw[pos : pos + 1] != b"{":
+        raise _ScanError
+    fields: dict[str, Any] = {}
+    pos = _skip_ws(raw, pos + 1)
+    budget = [_SCAN_BUDGET]
+    while raw[pos : pos + 1] != b"}":
+        if raw[pos : pos + 1] != b'"':
+            raise _ScanError
+        key_end = _string_end(raw, pos)
+        key = json.loads(raw[pos:key_end])
+        pos = _skip_ws(raw, key_end)
+        if raw[pos : pos + 1] != b":":
+            raise _ScanError
+        value_start = _skip_ws(raw, pos + 1)
+        value_end = _skip_value(raw, value_start, budget)
+        small = raw[value_start : value_start + 1] not in (b"{", b"[")
+        fields[key] = json.loads(raw[value_start:value_end]) if small else None
+        pos = _skip_ws(raw, value_end)
+        if raw[pos : pos + 1] == b",":
+            pos = _skip_ws(raw, pos + 1)
+            if raw[pos : pos + 1] == b"}":
+                raise _ScanError
+    if _skip_ws(raw, pos + 1) != len(raw):
+        raise _ScanError
+    return fields
+
+
+def _check_utf8(raw: bytes | bytearray) -> None:
+    """Raise ValueError for invalid UTF-8, decoding 1 MiB at a time (no full-size copy)."""
+    if raw.isascii():
+        return
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with memoryview(raw) as view:
+        for start in range(0, len(view), LARGE_MESSAGE):
+            decoder.decode(view[start : start + LARGE_MESSAGE])
+    decoder.decode(b"", final=True)
+
+
+def _skip_ws(raw: bytes | bytearray, pos: int) -> int:
+    match = _WS.match(raw, pos)
+    return match.end() if match else pos
+
+
+def _string_end(raw: bytes | bytearray, pos: int) -> int:
+    """The index after the string that opens at ``pos`` (memchr speed, not a regex)."""
+    quote = pos
+    while True:
+        quote = raw.find(b'"', quote + 1)
+        if quote == -1:
+            raise _ScanError
+        backslashes = 0
+        while raw[quote - 1 - backslashes] == _BACKSLASH:
+            backslashes += 1
+        if backslashes % 2 == 0:
+            return quote + 1
+
+
+def _skip_value(raw: bytes | bytearray, pos: int, budget: list[int]) -> int:
+    first = raw[pos : pos + 1]
+    if first == b'"':
+        return _string_end(raw, pos)
+    if first not in (b"{", b"["):
+        match = _SCALAR.match(raw, pos)
+        if match is None:
+            raise _ScanError
+        return match.end()
+    depth = 0
+    while True:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise _ScanError
+        match = _STRUCTURAL.search(raw, pos)
+        if match is None:
+            raise _ScanError
+        between = _SCALAR_RUN.match(raw, pos)
+        if between is None or (between.end() < match.start() and depth > 0):
+            raise _ScanError
+        char = raw[match.start() : match.start() + 1]
+        if char == b'"':
+            pos = _string_end(raw, match.start())
+            continue
+        depth += 1 if char in (b"{", b"[") else -1
+        pos = match.end()
+        if depth == 0:
+            return pos
+
+
 def encode(value: Any) -> bytes:
     """Serialize a JSON value as one compact UTF-8 line (without the newline)."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
@@ -295,6 +418,7 @@ __all__ = [
     "INITIALIZE",
     "INITIALIZED",
     "INVALID_REQUEST",
+    "LARGE_MESSAGE",
     "LAST_EVENT_ID",
     "MCP_METHOD",
     "MCP_NAME",
@@ -315,6 +439,7 @@ __all__ = [
     "classify",
     "encode",
     "encode_header_value",
+    "envelope",
     "envelope_version",
     "error_response",
     "invalid_request",

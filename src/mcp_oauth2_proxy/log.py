@@ -6,30 +6,48 @@ sensitive query parameters inside URLs, ``Bearer``/``Basic`` credentials and
 JSON token fields inside free text (exception messages, error bodies), and any
 value registered with :func:`register_secret` (configured header values,
 tokens obtained at run time) wherever it appears (SPEC §4).
+
+structlog itself (~50 ms to import) is loaded only when the first event
+passes the level filter: a bridge started at ``warn`` that never warns never
+imports it. :func:`get_logger` returns a small proxy that filters by level
+first and hands events that pass to structlog.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 import sys
 import threading
 from collections.abc import Iterable, MutableMapping
-from typing import Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
-import structlog
+if TYPE_CHECKING:
+    from types import ModuleType
 
 MASK = "[REDACTED]"
 # trace shares structlog's debug filter; it additionally turns on wire-level
 # detail that modules guard with is_enabled("trace").
+# The numbers are the stdlib logging levels (not imported: it is only needed once
+# structlog is).
 LEVELS: dict[str, int] = {
     "trace": 5,
-    "debug": logging.DEBUG,
-    "info": logging.INFO,
-    "warn": logging.WARNING,
-    "error": logging.ERROR,
-    "fatal": logging.CRITICAL,
-    "silent": logging.CRITICAL + 10,
+    "debug": 10,
+    "info": 20,
+    "warn": 30,
+    "error": 40,
+    "fatal": 50,
+    "silent": 60,
+}
+_METHOD_LEVELS: dict[str, int] = {
+    "debug": 10,
+    "info": 20,
+    "msg": 20,
+    "warning": 30,
+    "warn": 30,
+    "error": 40,
+    "exception": 40,
+    "critical": 50,
+    "fatal": 50,
 }
 _MIN_SECRET_LEN = 4
 _MAX_DEPTH = 32
@@ -164,14 +182,37 @@ def configure_logging(
     """Send structlog events to ``stream`` (stderr) at ``level`` in ``fmt``.
 
     ``fmt`` None picks ``console`` when the stream is a terminal, else ``json``.
+    structlog is configured now if it is already loaded, else when the first
+    event passes the level filter.
     """
-    global _threshold  # noqa: PLW0603 - one process-wide logging setup, like structlog's own
+    global _threshold, _pending  # noqa: PLW0603 - one process-wide logging setup, like structlog's
     _threshold = LEVELS[level]
     stream = stream or sys.stderr
     for value in extra_secrets:
         register_secret(value)
     if fmt is None:
         fmt = "console" if _isatty(stream) else "json"
+    _pending = (level, fmt, stream)
+    if "structlog" in sys.modules:
+        _structlog()
+
+
+_pending: tuple[str, str, TextIO] | None = None
+
+
+def _structlog() -> ModuleType:
+    """Import structlog and apply the configuration :func:`configure_logging` recorded."""
+    global _pending  # noqa: PLW0603 - see configure_logging
+    import structlog
+
+    if _pending is not None:
+        level, fmt, stream = _pending
+        _pending = None
+        _apply(structlog, level, fmt, stream)
+    return structlog
+
+
+def _apply(structlog: ModuleType, level: str, fmt: str, stream: TextIO) -> None:
     renderer: Any
     if fmt == "json":
         renderer = structlog.processors.JSONRenderer(sort_keys=False)
@@ -187,7 +228,7 @@ def configure_logging(
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
-            min(max(LEVELS[level], logging.DEBUG), logging.CRITICAL)
+            min(max(LEVELS[level], LEVELS["debug"]), LEVELS["fatal"])
         ),
         logger_factory=structlog.WriteLoggerFactory(file=stream),
         cache_logger_on_first_use=False,
@@ -195,6 +236,8 @@ def configure_logging(
 
 
 def _drop_all(_logger: object, _method: str, _event: MutableMapping[str, Any]) -> NoReturn:
+    import structlog
+
     raise structlog.DropEvent
 
 
@@ -211,8 +254,41 @@ def is_enabled(level: str) -> bool:
 
 
 def get_logger(name: str | None = None) -> Any:
-    """Return a structlog logger; ``name`` is a module name for context only."""
-    return structlog.get_logger(name) if name else structlog.get_logger()
+    """Return a logger with structlog's methods; ``name`` is a module name for context only."""
+    return _Logger(name)
+
+
+class _Logger:
+    """A structlog logger that is created on the first event passing the level filter.
+
+    Until structlog is loaded, events below the configured level are dropped
+    here without importing it; afterwards every call goes straight to
+    structlog, which filters by itself.
+    """
+
+    __slots__ = ("_logger", "_name")
+
+    def __init__(self, name: str | None) -> None:
+        self._name = name
+        self._logger: Any = None
+
+    def _real(self) -> Any:
+        if self._logger is None:
+            args = (self._name,) if self._name else ()
+            self._logger = _structlog().get_logger(*args)
+        elif _pending is not None:
+            _structlog()
+        return self._logger
+
+    def __getattr__(self, method: str) -> Any:
+        level = _METHOD_LEVELS.get(method)
+        if level is not None and "structlog" not in sys.modules and level < _threshold:
+            return _ignore
+        return getattr(self._real(), method)
+
+
+def _ignore(*_args: object, **_kwargs: object) -> None:
+    """An event below the configured level, dropped before structlog is loaded."""
 
 
 __all__ = [

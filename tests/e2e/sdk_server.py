@@ -1,12 +1,15 @@
 """A real MCP server (official Python SDK) for end-to-end tests, run as a subprocess.
 
 Usage: python sdk_server.py [--port N] [--stateless] [--json] [--event-store] [--sse]
-                            [--oauth [--client ID[:SECRET]]...]
+                            [--oauth [--client ID[:SECRET]]... | --jwt-issuer URL]
 Prints ``PORT <n>`` on stdout once listening on 127.0.0.1. ``--sse`` serves the
 legacy HTTP+SSE transport (2024-11-05) at ``/sse`` instead of Streamable HTTP at ``/mcp``.
 With ``--oauth`` the server sits behind the project's protected-resource gate, next
 to the project's authorization server (auto-approving logins), and prints ``MCP <url>``
-and ``ISSUER <url>`` instead; each ``--client`` is pre-registered there.
+and ``ISSUER <url>`` instead; each ``--client`` is pre-registered there. With
+``--jwt-issuer`` the gate accepts only JWT access tokens from that (third-party)
+issuer, checked against its JWKS and bound to this server's ``/mcp`` URL, and
+publishes protected-resource metadata naming that issuer; it prints ``MCP <url>``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import argparse
 import itertools
 import socket
 import sys
+import threading
 import warnings
 from collections import deque
 from typing import Annotated
@@ -129,6 +133,17 @@ def build_server() -> MCPServer:
         await anyio.sleep(0.3)
         return "answered after resumption"
 
+    @mcp.tool()
+    def whoami(ctx: Context) -> str:
+        """Say who the verified access token belongs to (behind a gate only)."""
+        from mcp_oauth2_proxy.server import token_info
+
+        request = ctx.request_context.request
+        info = token_info(request.scope) if request is not None else None
+        if info is None:
+            return "anonymous"
+        return f"{info.subject} via {info.client_id} for {' '.join(info.resources)}"
+
     @mcp.resource("memo://greeting")
     def greeting() -> str:
         """A greeting."""
@@ -167,6 +182,33 @@ async def serve_with_oauth(app: object, server: MCPServer, clients: list[str]) -
         await anyio.sleep_forever()
 
 
+def serve_behind_jwt_gate(app: object, sock: socket.socket, issuer: str) -> None:
+    import httpx
+    from jwt_verifier import JwksTokenVerifier
+
+    from mcp_oauth2_proxy.server import ProtectedResourceGate, ProtectedResourceSettings
+
+    with httpx.Client(trust_env=False, timeout=10) as http:
+        metadata = http.get(f"{issuer}/.well-known/openid-configuration").json()
+    resource = f"http://127.0.0.1:{sock.getsockname()[1]}/mcp"
+    gate = ProtectedResourceGate(
+        app,  # type: ignore[arg-type]
+        settings=ProtectedResourceSettings(
+            resource=resource, authorization_servers=(issuer,), resource_name="e2e upstream"
+        ),
+        verifier=JwksTokenVerifier(issuer=issuer, audience=resource, jwks_uri=metadata["jwks_uri"]),
+    )
+    server = uvicorn.Server(uvicorn.Config(gate, log_level="warning", lifespan="on"))
+
+    def exit_when_stdin_closes() -> None:
+        sys.stdin.read()  # returns at EOF: the test (or whatever started us) is gone
+        server.should_exit = True
+
+    threading.Thread(target=exit_when_stdin_closes, daemon=True).start()
+    print(f"MCP {resource}", flush=True)
+    server.run(sockets=[sock])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
@@ -176,6 +218,7 @@ def main() -> None:
     parser.add_argument("--sse", action="store_true")
     parser.add_argument("--oauth", action="store_true")
     parser.add_argument("--client", action="append", default=[])
+    parser.add_argument("--jwt-issuer")
     args = parser.parse_args()
     server = build_server()
     if args.sse:
@@ -195,6 +238,9 @@ def main() -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", args.port))
     sock.listen(2048)
+    if args.jwt_issuer:
+        serve_behind_jwt_gate(app, sock, args.jwt_issuer)
+        return
     print(f"PORT {sock.getsockname()[1]}", flush=True)
     config = uvicorn.Config(app, log_level="warning", lifespan="on", backlog=2048)
     uvicorn.Server(config).run(sockets=[sock])

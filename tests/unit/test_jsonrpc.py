@@ -106,3 +106,47 @@ def test_the_negotiated_version_is_read_from_an_initialize_result() -> None:
         == "2025-06-18"
     )
     assert jsonrpc.negotiated_version({"id": 0, "error": {}}) is None
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"a\\"}{b\\\\"}]}}',
+        b' {"id":"x","method":"m","params":[1,-2.5e3,true,null,{"a":[]}]} ',
+        b'{"jsonrpc":"2.0","id":null,"error":{"code":-32000,"message":"\xc3\xa9"}}',
+        b"{}",
+    ],
+)
+def test_envelope_reads_the_top_level_as_a_full_parse_would(raw: bytes) -> None:
+    full = json.loads(raw)
+    shape = jsonrpc.envelope(raw)
+    assert shape is not None
+    assert shape.keys() == full.keys()
+    for key, value in shape.items():
+        assert value == (None if isinstance(full[key], dict | list) else full[key])
+    assert jsonrpc.response_ids([shape]) == jsonrpc.response_ids([full])
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[1]",
+        b'{"a":tru}',
+        b'{"a":{"b":tru}}',
+        b'{"a":1,}',
+        b'{"a":"\xff"}',
+        b'{"a":"unterminated}',
+        b'{"a":{"b":1}',
+        b'{"a":1} x',
+        b"{a:1}",
+        b'{"a":' + b"[" * 20_000 + b"]" * 20_000 + b"}",
+    ],
+)
+def test_envelope_leaves_anything_it_cannot_vouch_for_to_the_full_parser(raw: bytes) -> None:
+    assert jsonrpc.envelope(raw) is None
+
+
+def test_envelope_routes_a_64_mb_result_by_its_id() -> None:
+    text = b"x" * 64_000_000
+    raw = b'{"jsonrpc":"2.0","id":3,"result":{"content":[{"type":"text","text":"' + text + b'"}]}}'
+    assert jsonrpc.envelope(raw) == {"jsonrpc": "2.0", "id": 3, "result": None}

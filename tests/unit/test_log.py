@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -153,3 +155,23 @@ def test_text_redaction_covers_urls_bodies_and_registered_values() -> None:
 def test_short_values_are_not_registered_as_secrets() -> None:
     register_secret("a")
     assert redact_text("a cat") == "a cat"
+
+
+def test_events_below_the_level_never_load_structlog_and_the_first_warning_does() -> None:
+    code = (
+        "import io, sys\n"
+        "from mcp_oauth2_proxy.log import configure_logging, get_logger\n"
+        "out = io.StringIO()\n"
+        "configure_logging('warn', 'json', stream=out)\n"
+        "log = get_logger('x')\n"
+        "log.info('bridge.started', upstream='u')\n"
+        "assert 'structlog' not in sys.modules, 'loaded for a filtered event'\n"
+        "log.warning('upstream.slow', secs=3)\n"
+        "assert 'structlog' in sys.modules\n"
+        "print(out.getvalue(), end='')\n"
+    )
+    done = subprocess.run(  # noqa: S603 - our own interpreter, fixed code
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    event = json.loads(done.stdout)
+    assert (event["event"], event["level"], event["secs"]) == ("upstream.slow", "warn", 3)

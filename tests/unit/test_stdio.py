@@ -5,6 +5,7 @@ import itertools
 import os
 import threading
 
+import anyio
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -68,3 +69,14 @@ async def test_a_closed_stdout_makes_the_writer_go_quiet_and_signal_shutdown() -
     await writer.send(b"{}")
     assert writer.closed
     assert closed == [True]
+
+
+async def test_concurrent_messages_are_written_whole_in_the_order_they_were_sent() -> None:
+
+    out = io.BytesIO()
+    writer = StdioWriter(out)
+    lines = [b'{"n":%d,"pad":"%s"}' % (n, b"x" * (n * 1000)) for n in range(50)]
+    async with anyio.create_task_group() as tg:
+        for line in lines:
+            tg.start_soon(writer.send, line)
+    assert out.getvalue() == b"".join(line + b"\n" for line in lines)

@@ -85,6 +85,7 @@ class RequestOptions:
     resource: str | None = None
     audience: str | None = None
     extra: tuple[tuple[str, str], ...] = ()
+    prompt: str | None = None  # authorization requests only
 
 
 # ---------------------------------------------------------------- client authentication
@@ -226,6 +227,7 @@ def build_authorization_url(
                 ("scope", options.scope),
                 ("resource", options.resource),
                 ("audience", options.audience),
+                ("prompt", options.prompt),
             ]
         ),
     ]

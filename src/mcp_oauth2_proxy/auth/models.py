@@ -112,6 +112,9 @@ class AuthorizationServerMetadata(_Wire):
     token_endpoint_auth_methods_supported: tuple[str, ...] | None = None
     authorization_response_iss_parameter_supported: bool = False
     client_id_metadata_document_supported: bool = False
+    # OpenID Connect Discovery: a provider that publishes these is an OpenID provider.
+    id_token_signing_alg_values_supported: tuple[str, ...] | None = None
+    prompt_values_supported: tuple[str, ...] | None = None
 
 
 class TokenResponse(_Wire):

@@ -23,6 +23,7 @@ from .wellknown import canonical_resource_uri, legacy_endpoints
 
 if TYPE_CHECKING:
     from .assertion import AssertionSigner
+    from .models import AuthorizationServerMetadata
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class ServerConfig:
     device_authorization_endpoint: str | None = None
     revocation_endpoint: str | None = None
     cimd_supported: bool = False
+    openid_consent_for_offline: bool = False
 
     @property
     def assertion_audience(self) -> str:
@@ -102,7 +104,22 @@ def resolve_server(settings: Settings, found: DiscoveryResult | None) -> ServerC
         device_authorization_endpoint=device,
         revocation_endpoint=meta.revocation_endpoint if meta else None,
         cimd_supported=bool(meta and meta.client_id_metadata_document_supported),
+        openid_consent_for_offline=meta is not None and wants_consent_for_offline(meta),
     )
+
+
+def wants_consent_for_offline(meta: AuthorizationServerMetadata) -> bool:
+    """Tell whether this server grants ``offline_access`` only with ``prompt=consent``.
+
+    OpenID Connect Core §11 makes an OpenID provider ignore ``offline_access``
+    (and so issue no refresh token) unless the request carries ``prompt=consent``;
+    a provider is recognised by the signing algorithms OpenID Discovery requires
+    it to publish, and one that lists its prompt values must list ``consent``.
+    """
+    if meta.id_token_signing_alg_values_supported is None:
+        return False
+    prompts = meta.prompt_values_supported
+    return prompts is None or "consent" in prompts
 
 
 def client_auth(
@@ -154,8 +171,16 @@ def with_method(
 def request_options(settings: Settings, server: ServerConfig) -> RequestOptions:
     """Return scope, resource, audience and the usable extra parameters."""
     extra, _ = split_extra_params(settings.oauth2.extra_params)
+    offline = "offline_access" in (server.scope or "").split()
+    own_prompt = any(name == "prompt" for name, _ in extra)  # the user's prompt wins
     return RequestOptions(
-        scope=server.scope, resource=server.resource, audience=settings.oauth2.audience, extra=extra
+        scope=server.scope,
+        resource=server.resource,
+        audience=settings.oauth2.audience,
+        extra=extra,
+        prompt="consent"
+        if offline and server.openid_consent_for_offline and not own_prompt
+        else None,
     )
 
 

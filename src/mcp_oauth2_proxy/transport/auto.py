@@ -11,6 +11,7 @@ once, logged once, and kept for the rest of the run.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import anyio.abc
 import httpx
@@ -19,8 +20,10 @@ from .. import jsonrpc
 from ..errors import ProxyError, UpstreamError, UpstreamStatusError
 from ..log import get_logger
 from . import Deliver, Exchange, Transport
-from .legacy_sse import LegacySseTransport
 from .streamable_http import StreamableHttpTransport
+
+if TYPE_CHECKING:
+    from .legacy_sse import LegacySseTransport
 
 LEGACY_REJECTIONS = frozenset({400, 404, 405})
 """Statuses with which a legacy HTTP+SSE server rejects a Streamable HTTP POST."""
@@ -109,14 +112,19 @@ def build_transport(
     headers: dict[str, str] | None = None,
     timeout_s: float = 300.0,
     protocol_version: str | None = None,
+    max_requests: int | None = None,
 ) -> Transport:
     """Build the transport ``upstream.transport`` names: ``auto``, ``streamable-http`` or ``sse``.
 
     ``task_group`` runs the HTTP+SSE event stream; ``server_sink`` receives
-    the messages the server sends on it by itself.
+    the messages the server sends on it by itself. ``max_requests`` bounds the
+    Streamable HTTP requests in flight at once.
     """
 
     def legacy() -> LegacySseTransport:
+        # Imported on first use: most servers speak Streamable HTTP.
+        from .legacy_sse import LegacySseTransport
+
         return LegacySseTransport(
             client,
             url,
@@ -130,7 +138,12 @@ def build_transport(
         _log.info("upstream.transport_selected", transport="sse", reason="configured")
         return legacy()
     streamable = StreamableHttpTransport(
-        client, url, headers=headers, timeout_s=timeout_s, protocol_version=protocol_version
+        client,
+        url,
+        headers=headers,
+        timeout_s=timeout_s,
+        protocol_version=protocol_version,
+        max_requests=max_requests,
     )
     if kind == "streamable-http":
         return streamable

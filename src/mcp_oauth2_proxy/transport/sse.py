@@ -8,19 +8,42 @@ hint, which the transport needs to resume a cut stream with ``Last-Event-ID``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 _BOM = b"\xef\xbb\xbf"
+_COLON = ord(":")
+_SPACE = ord(" ")
 
 
-@dataclass(frozen=True)
 class ServerSentEvent:
-    """One dispatched event: its type, data, and the last event id seen so far."""
+    """One dispatched event: its type, data, and the last event id seen so far.
 
-    event: str = "message"
-    data: str = ""
-    id: str = ""
+    The data is kept as the bytes received (``raw``); ``data`` decodes it. A
+    large message thus reaches stdout without a decoded copy.
+    """
+
+    __slots__ = ("event", "id", "raw")
+
+    def __init__(self, event: str = "message", data: str | bytes = "", id: str = "") -> None:  # noqa: A002 - the SSE field name
+        self.event = event
+        self.raw = data.encode("utf-8") if isinstance(data, str) else data
+        self.id = id
+
+    @property
+    def data(self) -> str:
+        """The data, decoded as UTF-8 (invalid bytes replaced)."""
+        return self.raw.decode("utf-8", "replace")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ServerSentEvent):
+            return NotImplemented
+        return (self.event, self.raw, self.id) == (other.event, other.raw, other.id)
+
+    def __hash__(self) -> int:
+        return hash((self.event, self.raw, self.id))
+
+    def __repr__(self) -> str:
+        return f"ServerSentEvent(event={self.event!r}, data={self.raw[:80]!r}, id={self.id!r})"
 
 
 class SSEDecoder:
@@ -35,7 +58,7 @@ class SSEDecoder:
         self._buf = bytearray()
         self._scanned = 0
         self._started = False
-        self._data: list[str] = []
+        self._data: list[bytes] = []
         self._event = ""
         self.last_event_id = ""
         self.retry_ms: int | None = None
@@ -62,7 +85,7 @@ class SSEDecoder:
             # A CR at the very end may be the first half of a CRLF still in flight.
             if match.group() == b"\r" and match.end() == len(self._buf):
                 break
-            event = self._line(bytes(self._buf[start : match.start()]))
+            event = self._line(start, match.start())
             if event is not None:
                 events.append(event)
             start = match.end()
@@ -70,22 +93,29 @@ class SSEDecoder:
         self._scanned = max(len(self._buf) - 1, 0)
         return events
 
-    def _line(self, raw: bytes) -> ServerSentEvent | None:
-        if not raw:
+    def _line(self, start: int, end: int) -> ServerSentEvent | None:
+        """Interpret ``_buf[start:end]``, copying only the value of a ``data`` line, once."""
+        buf = self._buf
+        if start == end:
             return self._dispatch()
-        line = raw.decode("utf-8", "replace")
-        if line.startswith(":"):
+        if buf[start] == _COLON:
             return None
-        name, sep, value = line.partition(":")
-        if sep and value.startswith(" "):
-            value = value[1:]
-        if name == "data":
-            self._data.append(value)
-        elif name == "event":
+        colon = buf.find(b":", start, end)
+        name_end = end if colon == -1 else colon
+        value_start = end if colon == -1 else colon + 1
+        if value_start < end and buf[value_start] == _SPACE:
+            value_start += 1
+        name = bytes(buf[start:name_end])
+        if name == b"data":
+            with memoryview(buf) as view:
+                self._data.append(bytes(view[value_start:end]))
+            return None
+        value = buf[value_start:end].decode("utf-8", "replace")
+        if name == b"event":
             self._event = value
-        elif name == "id" and "\0" not in value:
+        elif name == b"id" and "\0" not in value:
             self.last_event_id = value
-        elif name == "retry" and value.isascii() and value.isdigit():
+        elif name == b"retry" and value.isascii() and value.isdigit():
             self.retry_ms = int(value)
         return None
 
@@ -94,9 +124,8 @@ class SSEDecoder:
         self._data, self._event = [], ""
         if not data:
             return None
-        return ServerSentEvent(
-            event=event or "message", data="\n".join(data), id=self.last_event_id
-        )
+        joined = data[0] if len(data) == 1 else b"\n".join(data)
+        return ServerSentEvent(event or "message", joined, self.last_event_id)
 
 
 __all__ = ["SSEDecoder", "ServerSentEvent"]

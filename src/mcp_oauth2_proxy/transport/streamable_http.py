@@ -29,6 +29,8 @@ ACCEPT_BOTH = "application/json, text/event-stream"
 ACCEPT_SSE = "text/event-stream"
 MAX_RESUMES = 5
 CLOSE_TIMEOUT_S = 5.0
+STREAM_END_WAIT_S = 0.1
+"""How long an answered POST stream may take to end before the proxy closes it."""
 TOOLS_CALL = "tools/call"
 TOOLS_LIST = "tools/list"
 _log = get_logger(__name__)
@@ -43,6 +45,8 @@ class StreamableHttpTransport:
     class never sees a token. ``protocol_version`` is a configured override of
     the negotiated ``MCP-Protocol-Version``. ``sleep`` and ``random`` are
     injectable so reconnect timing can be tested without waiting.
+    ``max_requests`` bounds the requests in flight upstream at once (each may
+    hold a connection for a whole SSE answer); None means no bound.
     """
 
     def __init__(
@@ -55,8 +59,16 @@ class StreamableHttpTransport:
         protocol_version: str | None = None,
         sleep: Sleep = anyio.sleep,
         random: Callable[[], float] | None = None,
+        max_requests: int | None = None,
     ) -> None:
         self._http = HttpChannel(client, url, timeout_s=timeout_s)
+        # Requests beyond the limit wait here, first come first served, instead of in
+        # httpcore's pool queue (which rescans every waiting request whenever a
+        # connection frees: quadratic with 2,000 waiting calls). Notifications and
+        # responses never wait: they are answered at once (202), and a server request
+        # made from inside a long call must get its answer through even when every
+        # slot is held by such calls.
+        self._slots = anyio.Semaphore(max_requests) if max_requests else None
         self._url = url
         self._extra = dict(headers or {})
         self._timeout_s = timeout_s
@@ -100,6 +112,14 @@ class StreamableHttpTransport:
                 _log.debug("upstream.cancel_by_closing_stream")
                 return
             self._modern = msg.kind is not Kind.NOTIFICATION or self._modern
+        if self._slots is None or not exchange.pending:
+            await self._post(exchange, deliver)
+            return
+        async with self._slots:
+            await self._post(exchange, deliver)
+
+    async def _post(self, exchange: Exchange, deliver: Deliver) -> None:
+        msg = exchange.message
         headers = self.headers_for(msg, accept=ACCEPT_BOTH)
         headers["Content-Type"] = "application/json"
         async with self._http.open("POST", headers, exchange.body) as response:
@@ -166,6 +186,10 @@ class StreamableHttpTransport:
             return f"upstream returned an empty body (HTTP {response.status_code})"
         if kind != "application/json" and not kind.endswith("+json"):
             return f"upstream returned {kind or 'no content type'} instead of JSON"
+        shape = self._shape(body, exchange)
+        if shape is not None:
+            await self._deliver(shape, body.strip(), exchange, deliver)
+            return "upstream response did not contain an answer to the request"
         try:
             value = json.loads(body)
         except ValueError:
@@ -175,6 +199,18 @@ class StreamableHttpTransport:
             line = body.strip() if single else jsonrpc.encode(item)
             await self._deliver(item, line, exchange, deliver)
         return "upstream response did not contain an answer to the request"
+
+    def _shape(self, raw: bytes, exchange: Exchange | None) -> dict[str, Any] | None:
+        """The top level of a large one-line message, to route it without parsing it all.
+
+        None (parse in full) for small messages, multi-line ones, and answers
+        this transport reads (initialize, tools/list).
+        """
+        if len(raw) < jsonrpc.LARGE_MESSAGE or b"\n" in raw.strip() or b"\r" in raw.strip():
+            return None
+        if exchange is not None and exchange.message.method in (jsonrpc.INITIALIZE, TOOLS_LIST):
+            return None
+        return jsonrpc.envelope(raw)
 
     async def _read_post_stream(
         self, response: httpx.Response, exchange: Exchange, deliver: Deliver
@@ -328,24 +364,50 @@ class StreamableHttpTransport:
         exchange: Exchange | None,
         deliver: Deliver,
     ) -> None:
-        async for chunk in self._chunks(response):
+        chunks = self._chunks(response)
+        async for chunk in chunks:
             for event in decoder.feed(chunk):
                 await self._on_event(event, exchange, deliver)
             if exchange is not None and not exchange.pending:
-                return  # the answer is complete; the server closes the stream anyway
+                await self._read_to_end(chunks, decoder, deliver)
+                return
+
+    async def _read_to_end(
+        self, chunks: AsyncIterator[bytes], decoder: SSEDecoder, deliver: Deliver
+    ) -> None:
+        """Let the server end a stream whose answer is complete, briefly.
+
+        The server closes the stream right after the response (the specification
+        says it SHOULD); reading up to that end keeps the connection reusable.
+        Closing earlier, with the end still in flight, costs a new TCP connection
+        for the next request. A server that keeps the stream open is cut off
+        after a moment, as before; anything it sends meanwhile is delivered.
+        """
+        try:
+            with anyio.move_on_after(STREAM_END_WAIT_S):
+                async for chunk in chunks:
+                    for event in decoder.feed(chunk):
+                        await self._on_event(event, None, deliver)
+        except UpstreamError as exc:
+            _log.debug("upstream.stream_end_lost", error=str(exc))
 
     async def _on_event(
         self, event: ServerSentEvent, exchange: Exchange | None, deliver: Deliver
     ) -> None:
-        if event.event != "message" or not event.data.strip():
+        if event.event != "message" or not event.raw.strip():
             return
+        shape = self._shape(event.raw, exchange)
+        if shape is not None:
+            await self._deliver(shape, event.raw.strip(), exchange, deliver)
+            return
+        data = event.data
         try:
-            value = json.loads(event.data)
+            value = json.loads(data)
         except ValueError:
-            _log.warning("upstream.invalid_event", reason="data is not JSON", size=len(event.data))
+            _log.warning("upstream.invalid_event", reason="data is not JSON", size=len(data))
             return
-        raw = event.data.encode("utf-8")
-        single = isinstance(value, dict) and "\n" not in event.data and "\r" not in event.data
+        raw = data.encode("utf-8")
+        single = isinstance(value, dict) and "\n" not in data and "\r" not in data
         for item in jsonrpc.split_batch(value):
             await self._deliver(
                 item, raw.strip() if single else jsonrpc.encode(item), exchange, deliver
