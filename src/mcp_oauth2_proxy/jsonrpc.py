@@ -285,9 +285,7 @@ LARGE_MESSAGE: Final = 1 << 20
 _SCAN_BUDGET = 10_000
 _WS = re.compile(rb"[ \t\r\n]*")
 _BACKSLASH = ord("\\")
-_STRUCTURAL = re.compile(rb'["\[\]{}]')
 _SCALAR = re.compile(rb"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false|null")
-_SCALAR_RUN = re.compile(rb"(?:[ \t\r\n,:]|-?[0-9][0-9.eE+-]*|true|false|null)*")
 
 
 def envelope(raw: bytes | bytearray) -> dict[str, Any] | None:
@@ -373,33 +371,74 @@ def _string_end(raw: bytes | bytearray, pos: int) -> int:
 
 
 def _skip_value(raw: bytes | bytearray, pos: int, budget: list[int]) -> int:
-    first = raw[pos : pos + 1]
-    if first == b'"':
-        return _string_end(raw, pos)
-    if first not in (b"{", b"["):
-        match = _SCALAR.match(raw, pos)
-        if match is None:
-            raise _ScanError
-        return match.end()
-    depth = 0
+    """The index after the JSON value at ``pos``, which is checked strictly on the way.
+
+    The proxy forwards these bytes unparsed, so "balanced" is not enough: the
+    scan follows the JSON grammar (a state per container, every string checked
+    for control characters and escapes, scalars and commas matched exactly)
+    while skipping string contents and runs of array scalars at C speed.
+    """
+    stack: list[bytes] = []
+    state = _VALUE
     while True:
         budget[0] -= 1
         if budget[0] < 0:
             raise _ScanError
-        match = _STRUCTURAL.search(raw, pos)
-        if match is None:
-            raise _ScanError
-        between = _SCALAR_RUN.match(raw, pos)
-        if between is None or (between.end() < match.start() and depth > 0):
-            raise _ScanError
-        char = raw[match.start() : match.start() + 1]
-        if char == b'"':
-            pos = _string_end(raw, match.start())
-            continue
-        depth += 1 if char in (b"{", b"[") else -1
-        pos = match.end()
-        if depth == 0:
+        pos = _skip_ws(raw, pos)
+        if state == _AFTER and not stack:
             return pos
+        char = raw[pos : pos + 1]
+        if char in (b"]", b"}") and state in (_CLOSE_OR_VALUE, _CLOSE_OR_KEY, _AFTER):
+            if _CLOSER[stack.pop()] != char:  # never empty: a container is open here
+                raise _ScanError
+            pos, state = pos + 1, _AFTER
+        elif state == _AFTER:
+            if char != b",":
+                raise _ScanError
+            pos, state = pos + 1, (_VALUE if stack[-1] == b"[" else _KEY)
+        elif state in (_KEY, _CLOSE_OR_KEY):
+            pos, state = _key_end(raw, pos), _VALUE
+        else:
+            pos, state = _value_step(raw, pos, stack)
+
+
+def _key_end(raw: bytes | bytearray, pos: int) -> int:
+    """The index after an object key and its colon."""
+    if raw[pos : pos + 1] != b'"':
+        raise _ScanError
+    colon = _COLON.match(raw, _checked_string_end(raw, pos))
+    if colon is None:
+        raise _ScanError
+    return colon.end()
+
+
+def _value_step(raw: bytes | bytearray, pos: int, stack: list[bytes]) -> tuple[int, int]:
+    """Consume a string, a run of scalars, or the opening of a container."""
+    char = raw[pos : pos + 1]
+    if char == b'"':
+        return _checked_string_end(raw, pos), _AFTER
+    if char in (b"[", b"{"):
+        stack.append(char)
+        return pos + 1, (_CLOSE_OR_VALUE if char == b"[" else _CLOSE_OR_KEY)
+    match = (_SCALARS if stack and stack[-1] == b"[" else _SCALAR).match(raw, pos)
+    if match is None:
+        raise _ScanError
+    return match.end(), _AFTER
+
+
+def _checked_string_end(raw: bytes | bytearray, pos: int) -> int:
+    end = _string_end(raw, pos)
+    if _BAD_IN_STRING.search(raw, pos + 1, end - 1):
+        raise _ScanError
+    return end
+
+
+_VALUE, _CLOSE_OR_VALUE, _KEY, _CLOSE_OR_KEY, _AFTER = range(5)
+_CLOSER = {b"[": b"]", b"{": b"}"}
+_SCALAR_TOKEN = rb"(?:-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false|null)"
+_SCALARS = re.compile(_SCALAR_TOKEN + rb"(?:[ \t\r\n]*,[ \t\r\n]*" + _SCALAR_TOKEN + rb")*")
+_COLON = re.compile(rb"[ \t\r\n]*:")
+_BAD_IN_STRING = re.compile(rb'[\x00-\x1f]|\\(?:[^"\\/bfnrtu]|u(?![0-9a-fA-F]{4}))')
 
 
 def encode(value: Any) -> bytes:

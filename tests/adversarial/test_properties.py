@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import ipaddress
+import json
 import zlib
 
 import httpx
@@ -352,3 +353,70 @@ def test_the_body_decoder_turns_garbage_into_a_value_error(garbage: bytes, encod
 def test_encodings_the_proxy_never_asked_for_are_refused(encoding: str) -> None:
     with pytest.raises(UnsupportedEncodingError):
         BodyDecoder(encoding)
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**6), 10**6)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4)
+    ),
+    max_leaves=25,
+)
+json_noise = st.sampled_from(
+    [
+        b",",
+        b",,",
+        b":",
+        b"[",
+        b"]",
+        b"{",
+        b"}",
+        b'"',
+        b"\\",
+        b"1",
+        b"-",
+        b"01",
+        b"1.",
+        b"tru",
+        b"nul",
+        b" ",
+        b"\x00",
+        b"\n",
+        b"NaN",
+        b"\\u12",
+        b"\\x",
+        b'"a"',
+        b"e5",
+        b"true",
+        b"\xff",
+    ]
+)
+
+
+@FAST
+@given(json_values, st.lists(st.tuples(st.integers(0, 10_000), json_noise), max_size=3))
+def test_the_quick_envelope_scan_never_vouches_for_invalid_json(
+    result: object, mutations: list[tuple[int, bytes]]
+) -> None:
+    raw = bytearray(jsonrpc.encode({"jsonrpc": "2.0", "id": 1, "result": result}))
+    for where, noise in mutations:
+        at = where % (len(raw) + 1)
+        raw[at:at] = noise
+    scanned = jsonrpc.envelope(bytes(raw))
+    try:
+        parsed = json.loads(bytes(raw), parse_constant=_refuse)
+    except (ValueError, RecursionError):
+        assert scanned is None
+        return
+    if scanned is not None:
+        assert isinstance(parsed, dict)
+        assert scanned.keys() == parsed.keys()
+        assert scanned.get("id") == parsed.get("id")
+
+
+def _refuse(name: str) -> None:
+    raise ValueError(name)
