@@ -109,11 +109,34 @@ class ParseError(ValueError):
 def parse(raw: bytes) -> Any:
     """Decode one line of UTF-8 JSON; raise :class:`ParseError` when it is not."""
     try:
-        return json.loads(raw.decode("utf-8"))
+        return loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise ParseError(f"invalid UTF-8 at byte {exc.start}") from exc
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except ValueError as exc:
         raise ParseError(f"invalid JSON: {exc}") from exc
+
+
+def loads(data: bytes | bytearray | str) -> Any:
+    """Strict ``json.loads``: anything that is not JSON is a ``ValueError``.
+
+    Python's parser also accepts ``NaN`` and ``Infinity``, which no other JSON
+    parser does (the MCP client would choke on a forwarded line), and raises
+    ``RecursionError`` for absurd nesting; both are refused here like any
+    other malformed input.
+    """
+    try:
+        return json.loads(data, parse_constant=_not_json)
+    except RecursionError as exc:
+        raise ValueError("JSON nested too deeply") from exc
+
+
+def _not_json(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def is_message(value: Any) -> bool:
+    """Tell whether ``value`` is one JSON-RPC 2.0 request, notification or response object."""
+    return isinstance(value, dict) and _classify_object(value).kind is not Kind.INVALID
 
 
 def _usable_id(value: object) -> JsonId | None:
@@ -203,8 +226,8 @@ def is_modern_error_body(body: str) -> bool:
     back to ``initialize`` or HTTP+SSE only when the body is *not* one of these.
     """
     try:
-        value = json.loads(body)
-    except (ValueError, RecursionError):
+        value = loads(body)
+    except ValueError:
         return False
     for item in split_batch(value):
         error = item.get("error") if isinstance(item, dict) else None
@@ -418,7 +441,7 @@ def _value_step(raw: bytes | bytearray, pos: int, stack: list[bytes]) -> tuple[i
     if char == b'"':
         return _checked_string_end(raw, pos), _AFTER
     if char in (b"[", b"{"):
-        stack.append(char)
+        stack.append(bytes(char))
         return pos + 1, (_CLOSE_OR_VALUE if char == b"[" else _CLOSE_OR_KEY)
     match = (_SCALARS if stack and stack[-1] == b"[" else _SCALAR).match(raw, pos)
     if match is None:
@@ -482,8 +505,10 @@ __all__ = [
     "envelope_version",
     "error_response",
     "invalid_request",
+    "is_message",
     "is_modern",
     "is_modern_error_body",
+    "loads",
     "negotiated_version",
     "parse",
     "parse_error",

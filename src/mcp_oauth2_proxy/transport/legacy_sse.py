@@ -12,7 +12,6 @@ reports the session as expired and the bridge replays the client's handshake.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -274,7 +273,7 @@ class LegacySseTransport:
 
     async def _on_message(self, data: str) -> None:
         try:
-            value = json.loads(data)
+            value = jsonrpc.loads(data)
         except ValueError:
             _log.warning("upstream.invalid_event", reason="data is not JSON", size=len(data))
             return
@@ -284,6 +283,9 @@ class LegacySseTransport:
             await self._route(item, line)
 
     async def _route(self, item: Any, line: bytes) -> None:
+        if not jsonrpc.is_message(item):
+            _log.warning("upstream.invalid_message", kind=type(item).__name__, size=len(line))
+            return
         for answered in jsonrpc.response_ids([item]):
             route = self._routes.pop(answered, None)
             if route is not None and answered in route.exchange.pending:

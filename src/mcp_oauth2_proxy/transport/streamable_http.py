@@ -8,7 +8,6 @@ httpx exception is translated here, once, into the proxy's exception tree.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
@@ -168,8 +167,8 @@ class StreamableHttpTransport:
         if not self.is_modern(exchange.message):
             return False
         try:
-            value = json.loads(exc.body)
-        except (ValueError, RecursionError):
+            value = jsonrpc.loads(exc.body)
+        except ValueError:
             return False
         for item in jsonrpc.split_batch(value):
             if isinstance(item, dict) and "error" in item:
@@ -191,7 +190,7 @@ class StreamableHttpTransport:
             await self._deliver(shape, body.strip(), exchange, deliver)
             return "upstream response did not contain an answer to the request"
         try:
-            value = json.loads(body)
+            value = jsonrpc.loads(body)
         except ValueError:
             return "upstream returned a body that is not valid JSON"
         single = isinstance(value, dict) and b"\n" not in body and b"\r" not in body
@@ -402,7 +401,7 @@ class StreamableHttpTransport:
             return
         data = event.data
         try:
-            value = json.loads(data)
+            value = jsonrpc.loads(data)
         except ValueError:
             _log.warning("upstream.invalid_event", reason="data is not JSON", size=len(data))
             return
@@ -416,6 +415,10 @@ class StreamableHttpTransport:
     async def _deliver(
         self, item: Any, line: bytes, exchange: Exchange | None, deliver: Deliver
     ) -> None:
+        if not jsonrpc.is_message(item):
+            # stdout carries JSON-RPC only: a bare value or a foreign object is dropped.
+            _log.warning("upstream.invalid_message", kind=type(item).__name__, size=len(line))
+            return
         for answered in jsonrpc.response_ids([item]):
             if exchange is not None and answered in exchange.pending:
                 exchange.pending.discard(answered)
