@@ -65,6 +65,10 @@ class UpstreamStatusError(UpstreamError):
         self.body = body
 
 
+class UpstreamMessageTooLargeError(UpstreamError):
+    """One upstream message (a JSON body or an SSE event) exceeded ``upstream.maxMessageBytes``."""
+
+
 class UpstreamTimeoutError(UpstreamError):
     """The upstream did not answer (or went silent) within ``upstream.timeoutMs``."""
 
@@ -121,6 +125,7 @@ __all__ = [
     "SessionExpiredError",
     "StoreError",
     "UpstreamError",
+    "UpstreamMessageTooLargeError",
     "UpstreamStatusError",
     "UpstreamTimeoutError",
 ]

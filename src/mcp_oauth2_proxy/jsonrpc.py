@@ -134,6 +134,19 @@ def _not_json(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
+MAX_SESSION_ID: Final = 8192
+_SESSION_ID = re.compile(r"[\x21-\x7e]+")
+
+
+def is_valid_session_id(value: str) -> bool:
+    """Tell whether ``value`` is a usable ``Mcp-Session-Id``: visible ASCII (0x21-0x7E).
+
+    The transport specification allows nothing else, and the value is echoed
+    in a header on every later request.
+    """
+    return len(value) <= MAX_SESSION_ID and _SESSION_ID.fullmatch(value) is not None
+
+
 def is_message(value: Any) -> bool:
     """Tell whether ``value`` is one JSON-RPC 2.0 request, notification or response object."""
     return isinstance(value, dict) and _classify_object(value).kind is not Kind.INVALID
@@ -482,6 +495,7 @@ __all__ = [
     "INVALID_REQUEST",
     "LARGE_MESSAGE",
     "LAST_EVENT_ID",
+    "MAX_SESSION_ID",
     "MCP_METHOD",
     "MCP_NAME",
     "MCP_PROTOCOL_VERSION",
@@ -508,6 +522,7 @@ __all__ = [
     "is_message",
     "is_modern",
     "is_modern_error_body",
+    "is_valid_session_id",
     "loads",
     "negotiated_version",
     "parse",

@@ -13,11 +13,22 @@ from contextlib import asynccontextmanager
 
 import httpx
 
-from ..errors import UpstreamError, UpstreamStatusError, UpstreamTimeoutError
+from ..errors import (
+    UpstreamError,
+    UpstreamMessageTooLargeError,
+    UpstreamStatusError,
+    UpstreamTimeoutError,
+)
 from ..log import get_logger
 from ..urls import origin
+from .decoding import SUPPORTED, BodyDecoder, UnsupportedEncodingError
 
 MAX_REDIRECTS = 5
+DEFAULT_MAX_MESSAGE_BYTES = 128 * 1024 * 1024
+"""The default of ``upstream.maxMessageBytes``: the largest upstream message accepted."""
+ERROR_BODY_BYTES = 64 * 1024
+"""How much of an error response is read: the client sees 500 characters of it."""
+ACCEPT_ENCODING = SUPPORTED
 _log = get_logger(__name__)
 
 
@@ -28,10 +39,18 @@ class HttpChannel:
     not leave its origin.
     """
 
-    def __init__(self, client: httpx.AsyncClient, url: str, *, timeout_s: float) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        url: str,
+        *,
+        timeout_s: float,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    ) -> None:
         self.client = client
         self.url = url
         self.timeout_s = timeout_s
+        self.max_message_bytes = max_message_bytes
 
     @asynccontextmanager
     async def open(
@@ -70,10 +89,24 @@ class HttpChannel:
         raise UpstreamError(f"upstream redirected more than {MAX_REDIRECTS} times", url=self.url)
 
     async def chunks(self, response: httpx.Response) -> AsyncIterator[bytes]:
-        """Yield the raw body as it arrives; a silence longer than the timeout is an error."""
+        """Yield the body as it arrives, decoded; a silence longer than the timeout is an error.
+
+        ``Content-Encoding`` is undone here in bounded pieces (a compression
+        bomb meets the message-size cap piece by piece, never all at once).
+        """
+        encoding = response.headers.get("content-encoding", "")
+        try:
+            decoder = BodyDecoder(encoding)
+        except UnsupportedEncodingError as exc:
+            raise UpstreamError(f"upstream sent a body in {exc}", url=self.url) from None
         try:
             async for chunk in response.aiter_raw():
-                yield chunk
+                for piece in decoder.decode(chunk):
+                    yield piece
+            for piece in decoder.flush():
+                yield piece
+        except ValueError as exc:
+            raise UpstreamError(f"upstream sent a damaged body: {exc}", url=self.url) from None
         except httpx.TimeoutException as exc:
             raise UpstreamTimeoutError(
                 f"upstream was silent for {self.timeout_s:g} s", url=self.url
@@ -81,15 +114,34 @@ class HttpChannel:
         except httpx.HTTPError as exc:
             raise UpstreamError(describe(exc), url=self.url) from exc
 
-    async def read_all(self, response: httpx.Response) -> bytes:
-        """Read the whole body."""
-        return b"".join([chunk async for chunk in self.chunks(response)])
+    async def read_all(self, response: httpx.Response, limit: int | None = None) -> bytes:
+        """Read the whole body; beyond ``limit`` (``upstream.maxMessageBytes``) it is refused."""
+        limit = self.max_message_bytes if limit is None else limit
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in self.chunks(response):
+            size += len(chunk)
+            if size > limit:
+                raise too_large(self.url, limit)
+            parts.append(chunk)
+        return b"".join(parts)
+
+    async def read_head(self, response: httpx.Response, limit: int) -> bytes:
+        """Read at most ``limit`` bytes of the body and leave the rest unread."""
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in self.chunks(response):
+            parts.append(chunk[: limit - size])
+            size += len(parts[-1])
+            if size >= limit:
+                break
+        return b"".join(parts)
 
     async def raise_for_status(self, response: httpx.Response) -> None:
         """Raise for a status ≥ 400 (with the body) or an unfollowed redirect."""
         status = response.status_code
         if status >= 400:
-            body = (await self.read_all(response)).decode("utf-8", "replace")
+            body = (await self.read_head(response, ERROR_BODY_BYTES)).decode("utf-8", "replace")
             raise UpstreamStatusError(
                 f"upstream answered HTTP {status}", url=self.url, status=status, body=body
             )
@@ -111,6 +163,15 @@ class HttpChannel:
             raise UpstreamError(describe(exc), url=self.url) from exc
 
 
+def too_large(url: str, limit: int) -> UpstreamMessageTooLargeError:
+    """The error for an upstream message beyond ``limit`` bytes."""
+    return UpstreamMessageTooLargeError(
+        f"upstream sent a message larger than {limit} bytes (upstream.maxMessageBytes); "
+        "it was not forwarded",
+        url=url,
+    )
+
+
 def media_type(response: httpx.Response) -> str:
     """The response's media type, lower-cased, without parameters."""
     value: str = response.headers.get("content-type", "")
@@ -127,4 +188,13 @@ def describe(exc: httpx.HTTPError) -> str:
     return f"upstream request failed: {detail}"
 
 
-__all__ = ["MAX_REDIRECTS", "HttpChannel", "describe", "media_type"]
+__all__ = [
+    "ACCEPT_ENCODING",
+    "DEFAULT_MAX_MESSAGE_BYTES",
+    "ERROR_BODY_BYTES",
+    "MAX_REDIRECTS",
+    "HttpChannel",
+    "describe",
+    "media_type",
+    "too_large",
+]

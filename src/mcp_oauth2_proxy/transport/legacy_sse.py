@@ -26,8 +26,14 @@ from ..log import get_logger
 from ..urls import origin
 from . import Deliver, Exchange
 from .backoff import Backoff
-from .http import HttpChannel, media_type
-from .sse import ServerSentEvent, SSEDecoder
+from .http import (
+    ACCEPT_ENCODING,
+    DEFAULT_MAX_MESSAGE_BYTES,
+    HttpChannel,
+    media_type,
+    too_large,
+)
+from .sse import EventTooLargeError, ServerSentEvent, SSEDecoder
 from .streamable_http import ACCEPT_BOTH, ACCEPT_SSE, Sleep
 
 ENDPOINT_EVENT = "endpoint"
@@ -74,8 +80,12 @@ class LegacySseTransport:
         timeout_s: float = 300.0,
         sleep: Sleep = anyio.sleep,
         random: Callable[[], float] | None = None,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> None:
-        self._http = HttpChannel(client, url, timeout_s=timeout_s)
+        self._http = HttpChannel(
+            client, url, timeout_s=timeout_s, max_message_bytes=max_message_bytes
+        )
+        self._max_message = max_message_bytes
         self._url = url
         self._extra = dict(headers or {})
         self._tg = task_group
@@ -152,6 +162,7 @@ class LegacySseTransport:
     async def _post(self, endpoint: str, epoch: int, exchange: Exchange) -> None:
         headers = dict(self._extra)
         headers["Accept"] = ACCEPT_BOTH
+        headers["Accept-Encoding"] = ACCEPT_ENCODING
         headers["Content-Type"] = "application/json"
         async with self._http.open("POST", headers, exchange.body, url=endpoint) as response:
             if response.status_code == 404 and exchange.message.method != jsonrpc.INITIALIZE:
@@ -201,7 +212,7 @@ class LegacySseTransport:
 
     async def _run(self, scope: anyio.CancelScope) -> None:
         with scope:
-            decoder = SSEDecoder()
+            decoder = SSEDecoder(self._max_message)
             while True:
                 self._connection = anyio.CancelScope()
                 reason = "the server closed it"
@@ -229,6 +240,7 @@ class LegacySseTransport:
     async def _connect(self, decoder: SSEDecoder) -> None:
         headers = dict(self._extra)
         headers["Accept"] = ACCEPT_SSE
+        headers["Accept-Encoding"] = ACCEPT_ENCODING
         async with self._http.open("GET", headers) as response:
             await self._http.raise_for_status(response)
             if media_type(response) != "text/event-stream":
@@ -239,7 +251,11 @@ class LegacySseTransport:
             decoder.reset_stream()
             epoch = self._epoch
             async for chunk in self._http.chunks(response):
-                for event in decoder.feed(chunk):
+                try:
+                    events = decoder.feed(chunk)
+                except EventTooLargeError:
+                    raise too_large(self._url, self._max_message) from None
+                for event in events:
                     await self._on_event(event)
             if epoch == self._epoch:
                 raise UpstreamError(

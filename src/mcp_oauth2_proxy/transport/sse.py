@@ -54,7 +54,9 @@ class SSEDecoder:
     when the stream ends is discarded, never dispatched.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_event_bytes: int | None = None) -> None:
+        self._max = max_event_bytes
+        self._held = 0  # data bytes of the event being built
         self._buf = bytearray()
         self._scanned = 0
         self._started = False
@@ -68,7 +70,7 @@ class SSEDecoder:
         self._buf.clear()
         self._scanned = 0
         self._started = False
-        self._data, self._event = [], ""
+        self._data, self._event, self._held = [], "", 0
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """Consume ``chunk``; return the events it completed, in order."""
@@ -91,7 +93,17 @@ class SSEDecoder:
             start = match.end()
         del self._buf[:start]
         self._scanned = max(len(self._buf) - 1, 0)
+        self._check_size()
         return events
+
+    def _check_size(self) -> None:
+        """Refuse an event that grows beyond ``max_event_bytes`` (complete lines or not)."""
+        if self._max is not None and self._held + len(self._buf) > self._max:
+            size = self._held + len(self._buf)
+            self._buf.clear()
+            self._scanned = 0
+            self._data, self._event, self._held = [], "", 0
+            raise EventTooLargeError(f"an event grew beyond {self._max} bytes (at least {size})")
 
     def _line(self, start: int, end: int) -> ServerSentEvent | None:
         """Interpret ``_buf[start:end]``, copying only the value of a ``data`` line, once."""
@@ -109,6 +121,7 @@ class SSEDecoder:
         if name == b"data":
             with memoryview(buf) as view:
                 self._data.append(bytes(view[value_start:end]))
+            self._held += end - value_start + 1
             return None
         value = buf[value_start:end].decode("utf-8", "replace")
         if name == b"event":
@@ -121,11 +134,15 @@ class SSEDecoder:
 
     def _dispatch(self) -> ServerSentEvent | None:
         data, event = self._data, self._event
-        self._data, self._event = [], ""
+        self._data, self._event, self._held = [], "", 0
         if not data:
             return None
         joined = data[0] if len(data) == 1 else b"\n".join(data)
         return ServerSentEvent(event or "message", joined, self.last_event_id)
 
 
-__all__ = ["SSEDecoder", "ServerSentEvent"]
+class EventTooLargeError(ValueError):
+    """An event exceeded the decoder's ``max_event_bytes``; the stream cannot go on."""
+
+
+__all__ = ["EventTooLargeError", "SSEDecoder", "ServerSentEvent"]

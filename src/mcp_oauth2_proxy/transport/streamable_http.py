@@ -15,14 +15,26 @@ import anyio
 import httpx
 
 from .. import jsonrpc
-from ..errors import SessionExpiredError, UpstreamError, UpstreamStatusError, UpstreamTimeoutError
+from ..errors import (
+    SessionExpiredError,
+    UpstreamError,
+    UpstreamMessageTooLargeError,
+    UpstreamStatusError,
+    UpstreamTimeoutError,
+)
 from ..jsonrpc import Kind, Message
 from ..log import get_logger
 from ..param_headers import ToolHeaders, without_tools
 from . import Deliver, Exchange
 from .backoff import Backoff
-from .http import HttpChannel, media_type
-from .sse import ServerSentEvent, SSEDecoder
+from .http import (
+    ACCEPT_ENCODING,
+    DEFAULT_MAX_MESSAGE_BYTES,
+    HttpChannel,
+    media_type,
+    too_large,
+)
+from .sse import EventTooLargeError, ServerSentEvent, SSEDecoder
 
 ACCEPT_BOTH = "application/json, text/event-stream"
 ACCEPT_SSE = "text/event-stream"
@@ -59,8 +71,12 @@ class StreamableHttpTransport:
         sleep: Sleep = anyio.sleep,
         random: Callable[[], float] | None = None,
         max_requests: int | None = None,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> None:
-        self._http = HttpChannel(client, url, timeout_s=timeout_s)
+        self._http = HttpChannel(
+            client, url, timeout_s=timeout_s, max_message_bytes=max_message_bytes
+        )
+        self._max_message = max_message_bytes
         # Requests beyond the limit wait here, first come first served, instead of in
         # httpcore's pool queue (which rescans every waiting request whenever a
         # connection frees: quadratic with 2,000 waiting calls). Notifications and
@@ -214,12 +230,12 @@ class StreamableHttpTransport:
     async def _read_post_stream(
         self, response: httpx.Response, exchange: Exchange, deliver: Deliver
     ) -> None:
-        decoder = SSEDecoder()
+        decoder = SSEDecoder(self._max_message)
         failure: UpstreamError | None = None
         try:
             await self._pump(response, decoder, exchange, deliver)
-        except UpstreamTimeoutError:
-            raise
+        except (UpstreamTimeoutError, UpstreamMessageTooLargeError):
+            raise  # resuming would only bring the same oversized event again
         except UpstreamError as exc:
             failure = exc
         if exchange.pending:
@@ -265,10 +281,10 @@ class StreamableHttpTransport:
             _log.info("upstream.server_stream_unsupported", reason="2026-07-28 has no GET stream")
             return
         backoff = Backoff(random=self._random) if self._random else Backoff()
-        decoder, session = SSEDecoder(), self._session_id
+        decoder, session = SSEDecoder(self._max_message), self._session_id
         while True:
             if session != self._session_id:
-                decoder, session = SSEDecoder(), self._session_id
+                decoder, session = SSEDecoder(self._max_message), self._session_id
             try:
                 await self._get_stream(decoder, None, deliver, on_open=backoff.reset)
                 _log.debug("upstream.server_stream_ended")
@@ -328,6 +344,7 @@ class StreamableHttpTransport:
         """
         headers = dict(self._extra)
         headers["Accept"] = accept
+        headers["Accept-Encoding"] = ACCEPT_ENCODING  # exactly what HttpChannel can undo
         modern = self.is_modern(message)
         if self._session_id is not None and not modern:
             headers[jsonrpc.MCP_SESSION_ID] = self._session_id
@@ -345,6 +362,13 @@ class StreamableHttpTransport:
 
     def _learn_session(self, message: Message, response: httpx.Response) -> None:
         session = response.headers.get(jsonrpc.MCP_SESSION_ID)
+        if session and not jsonrpc.is_valid_session_id(session):
+            # Echoed on every later request: CR/LF or non-ASCII would split or break them.
+            raise UpstreamError(
+                "upstream sent an invalid Mcp-Session-Id (visible ASCII only, at most "
+                f"{jsonrpc.MAX_SESSION_ID} characters); refusing the session",
+                url=self._url,
+            )
         if session and (message.method == jsonrpc.INITIALIZE or self._session_id is None):
             if session != self._session_id:
                 _log.info("upstream.session_started")
@@ -365,7 +389,11 @@ class StreamableHttpTransport:
     ) -> None:
         chunks = self._chunks(response)
         async for chunk in chunks:
-            for event in decoder.feed(chunk):
+            try:
+                events = decoder.feed(chunk)
+            except EventTooLargeError:
+                raise too_large(self._url, self._max_message) from None
+            for event in events:
                 await self._on_event(event, exchange, deliver)
             if exchange is not None and not exchange.pending:
                 await self._read_to_end(chunks, decoder, deliver)
