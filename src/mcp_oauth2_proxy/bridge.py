@@ -20,7 +20,7 @@ import anyio.abc
 from . import jsonrpc
 from .errors import ProxyError, SessionExpiredError, UpstreamError, UpstreamStatusError
 from .jsonrpc import JsonId, Kind, Message
-from .log import get_logger
+from .log import get_logger, redact_text
 from .transport import Exchange, Transport
 
 DEFAULT_GRACE_S = 5.0
@@ -59,6 +59,7 @@ class Bridge:
         self._grace_s = grace_s
         self._tg: anyio.abc.TaskGroup | None = None
         self._reading = anyio.CancelScope()
+        self._grace = anyio.CancelScope()
         self._flights: set[_Flight] = set()
         self._idle = anyio.Event()
         self._idle.set()
@@ -86,11 +87,21 @@ class Bridge:
                 await self._transport.close()
 
     def stop(self) -> None:
-        """Stop reading input; in-flight requests get the grace period."""
+        """Stop reading input; in-flight requests get the grace period.
+
+        Asked a second time (a second signal), the grace period ends at once:
+        whatever is still open is answered with an error right away.
+        """
+        if self._reading.cancel_called:
+            _log.info("bridge.grace_skipped", in_flight=len(self._flights))
+            self._grace.cancel()
         self._reading.cancel()
 
     async def dispatch(self, line: bytes) -> None:
         """Handle one line from the client."""
+        if isinstance(line, jsonrpc.OversizedLine):
+            await self._refuse_oversized(line)
+            return
         if not line.strip():
             return
         try:
@@ -111,21 +122,35 @@ class Bridge:
             return
         await self._route(message, line)
 
+    async def _refuse_oversized(self, line: jsonrpc.OversizedLine) -> None:
+        """Answer a line beyond ``maxLineBytes``, with its request's id when its start names it."""
+        msg_id = jsonrpc.sniff_id(line)
+        _log.warning("bridge.line_too_large", size=line.size, limit=line.limit, id=msg_id)
+        reason = (
+            f"message of {line.size} bytes exceeds maxLineBytes ({line.limit} bytes); "
+            "it was not forwarded"
+        )
+        await self._emit(jsonrpc.invalid_request(msg_id, reason))
+
     async def _route(self, message: Message, line: bytes) -> None:
         if message.method in (jsonrpc.INITIALIZE, jsonrpc.INITIALIZED):
             # The handshake is forwarded in order, before anything read after it.
             self._remember_handshake(message, line)
-            await self._forward(message, line)
+            await self._forward(_Flight(Exchange.of(message, line)))
             if message.method == jsonrpc.INITIALIZED:
                 self._start_server_stream()
             return
         target = jsonrpc.cancelled_request_id(message)
         if target is not None:
             self._abort(target)
+        flight = _Flight(Exchange.of(message, line))
         if self._tg is None:
-            await self._forward(message, line)
+            await self._forward(flight)
         else:
-            self._tg.start_soon(self._forward, message, line)
+            # Tracked before its task starts: input that ends right after this line
+            # must still give it the grace period, not an instant "shutting down".
+            self._begin(flight)
+            self._tg.start_soon(self._forward, flight)
 
     def _remember_handshake(self, message: Message, line: bytes) -> None:
         if message.method == jsonrpc.INITIALIZE:
@@ -153,9 +178,10 @@ class Bridge:
 
     # -- one exchange -----------------------------------------------------------
 
-    async def _forward(self, message: Message, line: bytes) -> None:
-        flight = _Flight(Exchange.of(message, line))
-        with self._track(flight), flight.scope:
+    async def _forward(self, flight: _Flight) -> None:
+        message = flight.exchange.message
+        self._begin(flight)
+        with self._tracked(flight), flight.scope:
             try:
                 await self._send(flight.exchange)
             except ProxyError as exc:
@@ -219,11 +245,13 @@ class Bridge:
 
     # -- lifecycle --------------------------------------------------------------
 
-    @contextmanager
-    def _track(self, flight: _Flight) -> Iterator[None]:
+    def _begin(self, flight: _Flight) -> None:
         self._flights.add(flight)
         if self._idle.is_set():
             self._idle = anyio.Event()
+
+    @contextmanager
+    def _tracked(self, flight: _Flight) -> Iterator[None]:
         try:
             yield
         finally:
@@ -233,7 +261,7 @@ class Bridge:
 
     async def _drain(self) -> None:
         """Give in-flight exchanges the grace period; answer whatever is still open."""
-        with anyio.move_on_after(self._grace_s):
+        with self._grace, anyio.move_on_after(self._grace_s):
             await self._idle.wait()
         for flight in list(self._flights):
             pending, flight.exchange.pending = sorted(flight.exchange.pending, key=str), set()
@@ -246,11 +274,14 @@ class Bridge:
 
 
 def _error_reply(request_id: JsonId, exc: ProxyError) -> dict[str, Any]:
+    # The client (and the model behind it) sees this text: a server that echoes a
+    # token or secret in an error must not hand it over, so it is masked as in logs.
     if isinstance(exc, UpstreamStatusError):
-        return jsonrpc.upstream_status_error(request_id, exc.status, exc.body)
+        body = redact_text(exc.body[: jsonrpc.ERROR_BODY_LIMIT * 4])
+        return jsonrpc.upstream_status_error(request_id, exc.status, body)
     if isinstance(exc, SessionExpiredError):
         return jsonrpc.upstream_status_error(request_id, 404, "upstream session expired")
-    return jsonrpc.transport_error(request_id, str(exc))
+    return jsonrpc.transport_error(request_id, redact_text(str(exc)))
 
 
 async def _discard(line: bytes) -> None:
