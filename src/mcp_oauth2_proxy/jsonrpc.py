@@ -147,6 +147,74 @@ def is_valid_session_id(value: str) -> bool:
     return len(value) <= MAX_SESSION_ID and _SESSION_ID.fullmatch(value) is not None
 
 
+class OversizedLine(bytes):
+    """The first bytes of an input line longer than the limit; the rest was discarded.
+
+    Framing hands this over instead of the line, so that the request it
+    carried can still be answered (see :func:`sniff_id`).
+    """
+
+    size: int
+    limit: int
+
+    def __new__(cls, head: bytes, *, size: int, limit: int) -> OversizedLine:
+        """Keep ``head`` with the full ``size`` of the line and the ``limit`` it broke."""
+        line = super().__new__(cls, head)
+        line.size, line.limit = size, limit
+        return line
+
+
+_TOKEN = re.compile(
+    rb'[ \t\r\n]*(?:("(?:[^"\\]|\\.)*")|(-?(?:0|[1-9][0-9]*))(?![.eE0-9])|([{}\[\],:])|'
+    rb"(true|false|null|-?[0-9][0-9.eE+-]*))"
+)
+
+
+def sniff_id(head: bytes | memoryview) -> JsonId | None:
+    """The top-level ``id`` of a JSON-RPC object from the start of its text, or None.
+
+    For a message too large to parse (or parse in time): the proxy still owes
+    the request an error with its id, and clients put ``id`` near the start.
+    Nothing after the head is needed; a head that is not the start of a JSON
+    object, or whose ``id`` lies beyond it, yields None.
+    """
+    data = bytes(head)
+    pos, depth, key, want_key, at_value = 0, 0, None, False, False
+    while (match := _TOKEN.match(data, pos)) is not None:
+        pos = match.end()
+        text, number, punct, _ = match.groups()
+        if depth == 0 and punct != b"{":
+            return None
+        if punct in (b"{", b"["):
+            depth += 1
+            want_key, at_value = depth == 1, False
+        elif punct in (b"}", b"]"):
+            depth -= 1
+            if depth == 0:
+                return None
+        elif punct == b"," and depth == 1:
+            want_key = True
+        elif punct == b":" and depth == 1:
+            at_value = True
+        elif depth == 1 and want_key and text is not None:
+            key, want_key = _string(text), False
+        elif depth == 1 and at_value:
+            if key == "id" and number is not None and pos < len(data):
+                return int(number)  # not at the very end: the digits are complete
+            if key == "id" and text is not None:
+                return _string(text)
+            at_value = False
+    return None
+
+
+def _string(token: bytes) -> str | None:
+    try:
+        value = json.loads(token)
+    except ValueError:
+        return None
+    return value if isinstance(value, str) else None
+
+
 def is_message(value: Any) -> bool:
     """Tell whether ``value`` is one JSON-RPC 2.0 request, notification or response object."""
     return isinstance(value, dict) and _classify_object(value).kind is not Kind.INVALID
@@ -510,6 +578,7 @@ __all__ = [
     "JsonId",
     "Kind",
     "Message",
+    "OversizedLine",
     "ParseError",
     "cancelled_request_id",
     "classify",
@@ -529,6 +598,7 @@ __all__ = [
     "parse_error",
     "response_ids",
     "routing_headers",
+    "sniff_id",
     "split_batch",
     "transport_error",
     "upstream_status_error",

@@ -1,7 +1,9 @@
 """stdio framing: newline-delimited messages in from stdin, whole lines out to stdout.
 
-The reader has no line-length limit short of memory (asyncio's stream reader
-stops at 64 KiB) and reads the raw file descriptor from a daemon thread, which
+A line longer than ``maxLineBytes`` is not buffered to the end: its first
+bytes are kept (to answer the request it carried) and the rest is skipped
+until the next newline, so memory stays bounded whatever a client sends.
+The reader reads the raw file descriptor from a daemon thread, which
 works for pipes and Windows consoles alike and never holds the buffered
 ``sys.stdin`` lock that would block interpreter shutdown. The writer is the only
 code in the program that touches stdout.
@@ -17,9 +19,14 @@ from typing import BinaryIO
 
 import anyio
 
+from .jsonrpc import OversizedLine
 from .log import get_logger
 
 CHUNK_SIZE = 1 << 16
+DEFAULT_MAX_LINE_BYTES = 128 * 1024 * 1024
+"""The default of ``maxLineBytes``: the longest stdin line (one client message) accepted."""
+OVERSIZED_HEAD_BYTES = 64 * 1024
+"""How much of an over-long line is kept: enough for its ``id``."""
 _READ_AHEAD_CHUNKS = 4
 _log = get_logger(__name__)
 
@@ -28,30 +35,57 @@ class LineSplitter:
     """Split a byte stream into lines at LF, dropping the LF and one trailing CR.
 
     Pure: ``feed`` returns the complete lines, ``close`` the unterminated rest.
-    Bytes are returned exactly as received otherwise (no decoding).
+    Bytes are returned exactly as received otherwise (no decoding). A line
+    longer than ``max_line_bytes`` comes out as an :class:`OversizedLine`
+    holding only its start; at most ``max_line_bytes`` plus one chunk is ever
+    buffered.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_line_bytes: int | None = None) -> None:
         self._buf = bytearray()
+        self._max = max_line_bytes
+        self._head = b""
+        self._skipped: int | None = None  # bytes of an oversized line discarded so far
 
     def feed(self, chunk: bytes) -> list[bytes]:
         """Consume ``chunk`` and return every line it completed."""
+        lines: list[bytes] = []
+        if self._skipped is not None:
+            end = chunk.find(b"\n")
+            if end == -1:
+                self._skipped += len(chunk)
+                return lines
+            lines.append(self._oversized(self._head, self._skipped + end))
+            self._skipped = None
+            chunk = chunk[end + 1 :]
         scan_from = len(self._buf)
         self._buf += chunk
-        lines: list[bytes] = []
         start = 0
         # Through a memoryview: one copy per line (a bytearray slice would be a second).
         with memoryview(self._buf) as view:
             while (end := self._buf.find(b"\n", max(start, scan_from))) != -1:
-                lines.append(_strip_cr(view[start:end]))
+                if self._max is not None and end - start > self._max:
+                    head = bytes(view[start : start + OVERSIZED_HEAD_BYTES])
+                    lines.append(self._oversized(head, end - start))
+                else:
+                    lines.append(_strip_cr(view[start:end]))
                 start = end + 1
         del self._buf[:start]
+        if self._max is not None and len(self._buf) > self._max:
+            self._head, self._skipped = bytes(self._buf[:OVERSIZED_HEAD_BYTES]), len(self._buf)
+            self._buf = bytearray()
         return lines
 
     def close(self) -> list[bytes]:
         """Return the final line when the stream ended without a newline."""
+        if self._skipped is not None:
+            line, self._skipped = self._oversized(self._head, self._skipped), None
+            return [line]
         rest, self._buf = self._buf, bytearray()
         return [_strip_cr(memoryview(rest))] if rest else []
+
+    def _oversized(self, head: bytes, size: int) -> OversizedLine:
+        return OversizedLine(head, size=size, limit=self._max or 0)
 
 
 def _strip_cr(line: bytes | memoryview) -> bytes:
@@ -68,9 +102,14 @@ class StdioReader:
     few chunks ahead of the consumer.
     """
 
-    def __init__(self, read: Callable[[int], bytes] | None = None) -> None:
+    def __init__(
+        self,
+        read: Callable[[int], bytes] | None = None,
+        *,
+        max_line_bytes: int | None = DEFAULT_MAX_LINE_BYTES,
+    ) -> None:
         self._read = read or _stdin_read()
-        self._splitter = LineSplitter()
+        self._splitter = LineSplitter(max_line_bytes)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         """Yield each line as raw bytes, without its line ending."""
@@ -183,4 +222,4 @@ class StdioWriter:
         self._stream.flush()
 
 
-__all__ = ["CHUNK_SIZE", "LineSplitter", "StdioReader", "StdioWriter"]
+__all__ = ["CHUNK_SIZE", "DEFAULT_MAX_LINE_BYTES", "LineSplitter", "StdioReader", "StdioWriter"]

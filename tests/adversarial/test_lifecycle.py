@@ -38,7 +38,6 @@ pytestmark = [
     pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and pipes"),
 ]
 SESSION = "session-1234"
-PERF_PENDING = "app.py is being reworked on the perf branch; fixed after it lands"
 
 
 class Proxy:
@@ -163,7 +162,6 @@ async def test_eof_mid_request_answers_it_deletes_the_session_and_exits_0() -> N
     assert "Traceback" not in running.stderr
 
 
-@pytest.mark.xfail(strict=True, reason=PERF_PENDING)
 @pytest.mark.parametrize("signals", [("SIGTERM", "SIGTERM"), ("SIGINT", "SIGTERM")])
 async def test_a_second_signal_skips_the_grace_period_yet_answers_and_deletes(
     signals: tuple[str, str],

@@ -22,7 +22,6 @@ from .conftest import as_stream, stdout_lines_are_jsonrpc
 
 pytestmark = pytest.mark.anyio
 URL = "https://mcp.test/mcp"
-PERF_PENDING = "stdio.py/config.py are being reworked on the perf branch; fixed after it lands"
 
 
 def echo(request: httpx.Request) -> httpx.Response:
@@ -219,7 +218,6 @@ async def test_duplicate_ids_each_get_their_own_answer() -> None:
     assert sum(a.get("id") in (1, "1") for a in answers) == 3
 
 
-@pytest.mark.xfail(strict=True, reason=PERF_PENDING)
 async def test_a_200_mb_line_is_refused_in_bounded_memory_and_a_5_mb_message_passes() -> None:
     cap = 8 * 1024 * 1024
     legit = call(2, "tools/call", blob="B" * (5 * 1024 * 1024))
@@ -252,7 +250,6 @@ async def test_a_200_mb_line_is_refused_in_bounded_memory_and_a_5_mb_message_pas
     assert peak < 4 * cap
 
 
-@pytest.mark.xfail(strict=True, reason=PERF_PENDING)
 async def test_an_oversized_line_without_an_id_gets_a_null_id_error_and_input_continues() -> None:
     cap = 1024 * 1024
     huge = b'{"params":{"x":"' + b"A" * (2 * cap) + b'"},"jsonrpc":"2.0","method":"n"}'
@@ -263,7 +260,6 @@ async def test_an_oversized_line_without_an_id_gets_a_null_id_error_and_input_co
     assert any(a.get("id") == 3 and "result" in a for a in answers)
 
 
-@pytest.mark.xfail(strict=True, reason=PERF_PENDING)
 async def test_a_last_line_without_newline_is_forwarded_and_answered() -> None:
     answers, _ = await run_stdin(chunked(lines(*HANDSHAKE) + call(4)), expect=0)
     assert any(a.get("id") == 4 and "result" in a for a in answers)
@@ -309,7 +305,6 @@ async def test_requests_sent_while_the_login_is_pending_are_answered_after_it() 
     assert all(a["result"]["auth"] == "Bearer t" for a in answers)
 
 
-@pytest.mark.xfail(strict=True, reason=PERF_PENDING)
 @pytest.mark.parametrize("count", [1, 5])
 async def test_requests_right_before_eof_get_the_grace_period_not_an_instant_error(
     count: int,

@@ -31,7 +31,6 @@ pytestmark = pytest.mark.anyio
 URL = "https://mcp.test/mcp"
 CAP = 1024 * 1024
 
-PERF_PENDING = "transport/ is being reworked on the perf branch; fixed after it lands"
 
 
 def answer(msg_id: Any = 1, **result: Any) -> dict[str, Any]:
@@ -392,7 +391,6 @@ async def test_a_compressed_legitimate_answer_is_understood(encoding: str) -> No
     assert reply == answer(1, text="hello")
 
 
-@pytest.mark.xfail(strict=True, reason=PERF_PENDING)
 async def test_an_upstream_error_body_echoing_the_token_does_not_reach_the_client(
     log_stream: io.StringIO,
 ) -> None:
