@@ -70,6 +70,7 @@ async def _serve(settings: Settings) -> int:
                 timeout_s=upstream.timeout_ms / 1000,
                 protocol_version=upstream.protocol_version,
                 max_requests=MAX_REQUESTS,
+                max_message_bytes=upstream.max_message_bytes,
             )
             bridge = Bridge(transport, writer, open_server_stream=upstream.open_server_stream)
             writer.on_closed = bridge.stop
@@ -78,7 +79,7 @@ async def _serve(settings: Settings) -> int:
                 tg.start_soon(_stop_on_signal, bridge)
             if session is not None:
                 tg.start_soon(_prefetch, session, bridge, failure)
-            await bridge.run(StdioReader())
+            await bridge.run(StdioReader(max_line_bytes=settings.max_line_bytes))
             tg.cancel_scope.cancel()
         if session is not None:
             await session.aclose()

@@ -77,6 +77,9 @@ class UpstreamConfig(_Model):
     protocol_version: NonEmpty | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     transport: Literal["auto", "streamable-http", "sse"] = "auto"
+    # 128 MiB: 2.5 times the 50 MB message the proxy must carry, room for a base64-encoded
+    # 64 MB file; a hostile or broken peer cannot make it buffer more than this.
+    max_message_bytes: Annotated[Whole, Field(ge=1024, le=1 << 32)] = 128 * 1024 * 1024
 
 
 class LogConfig(_Model):
@@ -133,6 +136,7 @@ class Settings(_Model):
     log: LogConfig = Field(default_factory=LogConfig)
     discovery: DiscoveryConfig = Field(default_factory=DiscoveryConfig)
     allow_insecure_http: Bool = False
+    max_line_bytes: Annotated[Whole, Field(ge=1024, le=1 << 32)] = 128 * 1024 * 1024
     oauth2: OAuth2Config = Field(default_factory=OAuth2Config)
 
     @model_validator(mode="after")

@@ -106,6 +106,15 @@ SETTINGS: tuple[Setting, ...] = (
         choices=TRANSPORTS,
     ),
     Setting(
+        "upstream.maxMessageBytes",
+        "UPSTREAM_MAX_MESSAGE_BYTES",
+        "int",
+        "134217728",
+        "a whole number of bytes from 1024 to 4294967296",
+        "largest upstream message (a JSON body or one SSE event, decompressed) forwarded; "
+        "a larger one fails its request",
+    ),
+    Setting(
         "log.level",
         "LOG_LEVEL",
         "choice",
@@ -144,6 +153,15 @@ SETTINGS: tuple[Setting, ...] = (
         "permit http:// to non-loopback hosts",
         flag="--allow-insecure-http",
         switch=True,
+    ),
+    Setting(
+        "maxLineBytes",
+        "MAX_LINE_BYTES",
+        "int",
+        "134217728",
+        "a whole number of bytes from 1024 to 4294967296",
+        "longest stdin line (one client message) accepted; a longer one is skipped and answered "
+        "with an error",
     ),
     Setting(
         "oauth2.grant",

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -323,3 +326,54 @@ async def test_requests_right_before_eof_get_the_grace_period_not_an_instant_err
     results = {a["id"]: a for a in answers if a.get("id") != 0}
     assert sorted(results) == list(range(1, count + 1))
     assert all("result" in a for a in results.values()), results
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads VmHWM from /proc")
+async def test_the_real_cli_skips_a_200_mb_line_in_bounded_memory_and_passes_5_mb() -> None:
+    async def handler(req: RawRequest) -> None:
+        message = req.json()
+        if "id" not in message:
+            await req.reply(202)
+            return
+        body = {"jsonrpc": "2.0", "id": message["id"], "result": {"size": len(req.body)}}
+        await req.reply(200, json.dumps(body).encode())
+
+    legit = call(2, "tools/call", blob="B" * (5 * 1024 * 1024))
+    command = [sys.executable, "-m", "mcp_oauth2_proxy", "--grant", "none", "--no-server-stream"]
+    env = {**os.environ, "LOG_LEVEL": "warn", "MAX_LINE_BYTES": str(16 * 1024 * 1024)}
+    async with (
+        raw_server(handler) as server,
+        await anyio.open_process([*command, server.url], env=env) as proc,
+    ):
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+
+        async def feed() -> None:
+            assert proc.stdin is not None
+            await proc.stdin.send(lines(*HANDSHAKE))
+            await proc.stdin.send(b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"x":"')
+            chunk = b"A" * (1 << 20)
+            for _ in range(200):
+                await proc.stdin.send(chunk)
+            await proc.stdin.send(b'"}}\n' + legit + b"\n")
+
+        out = b""
+        with anyio.fail_after(60):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(feed)
+                while out.count(b"\n") < 3:
+                    out += await proc.stdout.receive()
+            peak_kib = _peak_rss_kib(proc.pid)
+            await proc.stdin.aclose()
+            assert await proc.wait() == 0
+    answers = {a.get("id"): a for a in stdout_lines_are_jsonrpc(out.splitlines())}
+    assert "maxLineBytes" in answers[1]["error"]["data"]["reason"]
+    assert answers[2]["result"]["size"] == len(legit)
+    assert peak_kib < 200 * 1024, f"peak RSS {peak_kib} KiB"
+
+
+def _peak_rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0

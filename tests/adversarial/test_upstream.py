@@ -32,7 +32,6 @@ URL = "https://mcp.test/mcp"
 CAP = 1024 * 1024
 
 
-
 def answer(msg_id: Any = 1, **result: Any) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": msg_id, "result": result}
 

@@ -59,6 +59,8 @@ def test_every_environment_variable_reaches_its_field() -> None:
         "UPSTREAM_PROTOCOL_VERSION": "2025-06-18",
         "UPSTREAM_HEADERS": '{"X-Team": "blue"}',
         "UPSTREAM_TRANSPORT": "sse",
+        "UPSTREAM_MAX_MESSAGE_BYTES": "2048",
+        "MAX_LINE_BYTES": "4096",
         "LOG_LEVEL": "trace",
         "LOG_FORMAT": "json",
         "DISCOVERY_ENABLED": "No",
@@ -97,6 +99,7 @@ def test_every_environment_variable_reaches_its_field() -> None:
     assert (s.upstream.timeout_ms, s.upstream.open_server_stream) == (1234, False)
     assert s.upstream.headers == {"X-Team": "blue"}
     assert (s.upstream.protocol_version, s.upstream.transport) == ("2025-06-18", "sse")
+    assert (s.upstream.max_message_bytes, s.max_line_bytes) == (2048, 4096)
     assert (s.log.level, s.log.format, s.discovery.enabled, s.allow_insecure_http) == (
         "trace",
         "json",

@@ -20,6 +20,7 @@ from .. import jsonrpc
 from ..errors import ProxyError, UpstreamError, UpstreamStatusError
 from ..log import get_logger
 from . import Deliver, Exchange, Transport
+from .http import DEFAULT_MAX_MESSAGE_BYTES
 from .streamable_http import StreamableHttpTransport
 
 if TYPE_CHECKING:
@@ -113,11 +114,13 @@ def build_transport(
     timeout_s: float = 300.0,
     protocol_version: str | None = None,
     max_requests: int | None = None,
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
 ) -> Transport:
     """Build the transport ``upstream.transport`` names: ``auto``, ``streamable-http`` or ``sse``.
 
     ``task_group`` runs the HTTP+SSE event stream; ``server_sink`` receives
-    the messages the server sends on it by itself. ``max_requests`` bounds the
+    the messages the server sends on it by itself; ``max_message_bytes`` caps one upstream
+    message (``upstream.maxMessageBytes``). ``max_requests`` bounds the
     Streamable HTTP requests in flight at once.
     """
 
@@ -132,6 +135,7 @@ def build_transport(
             server_sink=server_sink,
             headers=headers,
             timeout_s=timeout_s,
+            max_message_bytes=max_message_bytes,
         )
 
     if kind == "sse":
@@ -144,6 +148,7 @@ def build_transport(
         timeout_s=timeout_s,
         protocol_version=protocol_version,
         max_requests=max_requests,
+        max_message_bytes=max_message_bytes,
     )
     if kind == "streamable-http":
         return streamable
