@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -207,11 +208,31 @@ def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+MAX_CONFIG_BYTES = 1024 * 1024
+
+
+def _read_small_file(path: Path) -> bytes:
+    """Read a regular file of at most :data:`MAX_CONFIG_BYTES`, never blocking on a FIFO.
+
+    A device (``/dev/zero``), a FIFO or a huge file named by mistake must end
+    in one clear error, not in a hang or an exhausted memory.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fh.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError("not a regular file")
+        data = fh.read(MAX_CONFIG_BYTES + 1)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise OSError(f"larger than {MAX_CONFIG_BYTES} bytes")
+    return data
+
+
 def read_config_file(path_text: str) -> dict[str, Any]:
     """Load and flatten the JSON file; unknown keys are errors that name the key."""
     source = f"config file {path_text}"
     try:
-        text = Path(path_text).expanduser().read_text(encoding="utf-8")
+        text = _read_small_file(Path(path_text).expanduser()).decode("utf-8")
     except FileNotFoundError as exc:
         raise ConfigError(f"{CONFIG_ENV}: {source} does not exist", field=CONFIG_ENV) from exc
     except (OSError, UnicodeDecodeError) as exc:
@@ -224,6 +245,10 @@ def read_config_file(path_text: str) -> dict[str, Any]:
             f"{exc.msg})",
             field=CONFIG_ENV,
         ) from exc
+    except RecursionError:
+        raise ConfigError(
+            f"{CONFIG_ENV}: {source} is not valid JSON (nested too deeply)", field=CONFIG_ENV
+        ) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{CONFIG_ENV}: {source} must hold a JSON object", field=CONFIG_ENV)
     flat = _flatten(data)

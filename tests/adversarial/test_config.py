@@ -13,7 +13,6 @@ import pytest
 from mcp_oauth2_proxy.config import load_settings
 from mcp_oauth2_proxy.errors import ConfigError
 
-PERF_PENDING = "config.py is being reworked on the perf branch; fixed after it lands"
 posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX special files")
 
 
@@ -52,13 +51,11 @@ def cli_refuses(path: str) -> str:
     return proc.stderr.decode("utf-8", "replace")
 
 
-@pytest.mark.xfail(strict=True, reason=PERF_PENDING)
 @posix_only
 def test_an_endless_device_as_the_config_file_is_refused_without_reading_it() -> None:
     assert "MCP_PROXY_CONFIG" in cli_refuses("/dev/zero")
 
 
-@pytest.mark.xfail(strict=True, reason=PERF_PENDING)
 @posix_only
 def test_a_fifo_as_the_config_file_is_refused_without_blocking(tmp_path: Path) -> None:
     fifo = tmp_path / "config.json"
@@ -66,7 +63,6 @@ def test_a_fifo_as_the_config_file_is_refused_without_blocking(tmp_path: Path) -
     assert "MCP_PROXY_CONFIG" in cli_refuses(str(fifo))
 
 
-@pytest.mark.xfail(strict=True, reason=PERF_PENDING)
 def test_a_huge_config_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "config.json"
     path.write_bytes(
@@ -75,7 +71,6 @@ def test_a_huge_config_file_is_refused(tmp_path: Path) -> None:
     assert "MCP_PROXY_CONFIG" in refused(str(path))
 
 
-@pytest.mark.xfail(strict=True, reason=PERF_PENDING)
 @pytest.mark.parametrize("nesting", [b"[" * 100_000, b'{"a":' * 50_000])
 def test_absurdly_nested_config_json_is_a_config_error(tmp_path: Path, nesting: bytes) -> None:
     path = tmp_path / "config.json"
