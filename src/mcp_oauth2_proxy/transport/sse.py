@@ -46,6 +46,10 @@ class ServerSentEvent:
         return f"ServerSentEvent(event={self.event!r}, data={self.raw[:80]!r}, id={self.id!r})"
 
 
+MAX_RETRY_MS = 300_000
+"""The longest reconnection delay a server's ``retry`` field can ask for (five minutes)."""
+
+
 class SSEDecoder:
     """Turn a byte stream into :class:`ServerSentEvent` values.
 
@@ -129,7 +133,8 @@ class SSEDecoder:
         elif name == b"id" and "\0" not in value:
             self.last_event_id = value
         elif name == b"retry" and value.isascii() and value.isdigit():
-            self.retry_ms = int(value)
+            # Honoured, within reason: a server must not silence its stream for a year.
+            self.retry_ms = min(int(value), MAX_RETRY_MS)
         return None
 
     def _dispatch(self) -> ServerSentEvent | None:
@@ -145,4 +150,4 @@ class EventTooLargeError(ValueError):
     """An event exceeded the decoder's ``max_event_bytes``; the stream cannot go on."""
 
 
-__all__ = ["EventTooLargeError", "SSEDecoder", "ServerSentEvent"]
+__all__ = ["MAX_RETRY_MS", "EventTooLargeError", "SSEDecoder", "ServerSentEvent"]
