@@ -21,6 +21,7 @@ from anyio.abc import SocketAttribute
 
 from mcp_oauth2_proxy.app import build_ssl_context
 from mcp_oauth2_proxy.bridge import Bridge
+from mcp_oauth2_proxy.transport.sse import MAX_RETRY_MS, SSEDecoder
 from mcp_oauth2_proxy.transport.streamable_http import StreamableHttpTransport
 from tests.integration.helpers import INITIALIZE, INITIALIZED, Sink, bridge_to, request, running
 from tests.integration.rawhttp import RawRequest, raw_server
@@ -477,3 +478,64 @@ async def test_a_poisoned_server_stream_does_not_bring_the_proxy_down() -> None:
     messages = stdout_lines_are_jsonrpc(sink.raw)
     assert [m.get("id") for m in messages] == [0, 1]
     assert gets >= 1  # the poisoned stream was read, and the proxy lived on
+
+
+def test_a_server_cannot_ask_for_a_reconnection_delay_of_years() -> None:
+    decoder = SSEDecoder()
+    decoder.feed(b"retry: 99999999999999999999999\n\n")
+    assert decoder.retry_ms == MAX_RETRY_MS
+
+
+@pytest.mark.parametrize("kind", ["foreign", "oversized"])
+async def test_the_legacy_transport_drops_foreign_messages_and_refuses_oversized_events(
+    kind: str,
+) -> None:
+    from mcp_oauth2_proxy.transport.legacy_sse import LegacySseTransport
+
+    posted = anyio.Event()
+
+    async def handler(req: RawRequest) -> None:
+        if req.method == "GET":
+            await req.start_sse()
+            await req.stream.send(b"event: endpoint\ndata: /messages\n\n")
+            await posted.wait()
+            if kind == "foreign":
+                await req.stream.send(b'data: 42\n\ndata: {"foo":1}\n\n')
+                await req.event(answer(1))
+            else:
+                await req.stream.send(b"data: " + b"A" * (2 * CAP) + b"\n\n")
+            await anyio.sleep_forever()
+        else:
+            posted.set()
+            await req.reply(202)
+
+    sink = Sink()
+    server_lines: list[bytes] = []
+
+    async def to_server_sink(line: bytes) -> None:
+        server_lines.append(line)
+
+    with anyio.fail_after(10):
+        async with (
+            raw_server(handler) as server,
+            httpx.AsyncClient() as client,
+            anyio.create_task_group() as tg,
+        ):
+            transport = LegacySseTransport(
+                client,
+                server.url,
+                task_group=tg,
+                server_sink=to_server_sink,
+                timeout_s=5,
+                max_message_bytes=CAP,
+            )
+            bridge = Bridge(transport, sink, open_server_stream=False, grace_s=0.1)
+            await bridge.dispatch(request(1, "tools/call", name="x"))
+            tg.cancel_scope.cancel()
+    [reply] = stdout_lines_are_jsonrpc(sink.raw)
+    assert server_lines == []
+    if kind == "foreign":
+        assert reply == answer(1)
+    else:
+        assert reply["error"]["code"] == -32000
+        assert "maxMessageBytes" in reply["error"]["message"]
