@@ -6,9 +6,8 @@ import datetime as dt
 import time
 from typing import Any
 
-from pydantic import SecretStr
-
 from ..config import Settings
+from ..frozen_model import SecretStr
 from ..settings_table import SETTINGS
 
 
