@@ -146,7 +146,7 @@ class Model(metaclass=_ModelMeta):
         return _validate_model(cls, data, ())
 
     def model_copy(self: _M, *, update: Mapping[str, Any] | None = None) -> _M:
-        """Return a copy with some fields (snake_case names) replaced; unvalidated, as in pydantic."""
+        """Return a copy with some fields (snake_case names) replaced, unvalidated."""
         clone = object.__new__(type(self))
         clone.__dict__.update(self.__dict__)
         clone.__dict__.update(update or {})
