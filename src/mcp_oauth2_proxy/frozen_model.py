@@ -145,6 +145,21 @@ class Model(metaclass=_ModelMeta):
         """Validate a mapping (aliases or field names as keys) or return an instance as is."""
         return _validate_model(cls, data, ())
 
+    def model_copy(self: _M, *, update: Mapping[str, Any] | None = None) -> _M:
+        """Return a copy with some fields (snake_case names) replaced, unvalidated."""
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone.__dict__.update(update or {})
+        return clone
+
+    def model_dump(self, *, by_alias: bool = False) -> dict[str, Any]:
+        """Return the fields as a nested dict (aliases as keys with ``by_alias``)."""
+        specs, _ = _specs(type(self))
+        return {
+            (spec.alias if by_alias else spec.name): _dump(getattr(self, spec.name), by_alias)
+            for spec in specs.values()
+        }
+
     def _fill(self, data: Mapping[str, Any], loc: tuple[str, ...]) -> None:
         specs, by_key = _specs(type(self))
         unknown = [key for key in data if key not in by_key]
@@ -179,6 +194,10 @@ class Model(metaclass=_ModelMeta):
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={value!r}" for name, value in self.__dict__.items())
         return f"{type(self).__name__}({fields})"
+
+
+def _dump(value: object, by_alias: bool) -> object:
+    return value.model_dump(by_alias=by_alias) if isinstance(value, Model) else value
 
 
 def _specs(cls: type[Model]) -> tuple[dict[str, _Spec], dict[str, _Spec]]:

@@ -113,3 +113,15 @@ def test_camel_case_aliases() -> None:
         "timeoutMs",
         "allowInsecureHttp",
     ]
+
+
+def test_copies_replace_fields_and_dumps_use_aliases() -> None:
+    from mcp_oauth2_proxy.config import Settings
+
+    base = Settings.model_validate({"upstream": {"url": "https://mcp.example.com/mcp"}})
+    changed = base.model_copy(update={"allow_insecure_http": True})
+    assert changed.allow_insecure_http is True
+    assert base.allow_insecure_http is False
+    dumped = changed.model_dump(by_alias=True)
+    assert dumped["allowInsecureHttp"] is True
+    assert dumped["upstream"]["timeoutMs"] == 300_000

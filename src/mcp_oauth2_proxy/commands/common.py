@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 import time
-from typing import Any, TypeVar
+from typing import Any
 
 from ..config import Settings
 from ..frozen_model import SecretStr
@@ -14,18 +13,8 @@ from ..settings_table import SETTINGS
 
 def with_oauth2(settings: Settings, **changes: Any) -> Settings:
     """``settings`` with some ``oauth2`` fields replaced (snake_case names)."""
-    return _replace(settings, oauth2=_replace(settings.oauth2, **changes))
-
-
-_T = TypeVar("_T")
-
-
-def _replace(model: _T, **changes: Any) -> _T:
-    """A copy of a frozen settings record with ``changes`` (already valid values) applied."""
-    copy = object.__new__(type(model))
-    for name, value in {**vars(model), **changes}.items():
-        object.__setattr__(copy, name, value)
-    return copy
+    oauth2 = settings.oauth2.model_copy(update=changes)
+    return settings.model_copy(update={"oauth2": oauth2})
 
 
 def configured_summary(settings: Settings) -> dict[str, Any]:
@@ -47,17 +36,14 @@ def configured_summary(settings: Settings) -> dict[str, Any]:
 
 
 def _flat(settings: Settings) -> dict[str, Any]:
+    tree = settings.model_dump(by_alias=True)
     flat: dict[str, Any] = {}
     for s in SETTINGS:
-        node: Any = settings
+        node: Any = tree
         for part in s.path.split("."):
-            node = getattr(node, _snake(part), None)
+            node = node.get(part) if isinstance(node, dict) else None
         flat[s.path] = node
     return flat
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"([A-Z])", r"_\1", name).lower()
 
 
 def wall_time(expires_at: float | None, now_monotonic: float) -> str | None:
