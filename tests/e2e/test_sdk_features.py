@@ -35,7 +35,7 @@ async def _elicitation(_ctx: Any, params: types.ElicitRequestParams) -> types.El
 
 
 async def _roots(_ctx: Any) -> types.ListRootsResult:
-    return types.ListRootsResult(roots=[types.Root(uri="file:///work/project")])
+    return types.ListRootsResult(roots=[types.Root(uri="file:///home/ada/project")])
 
 
 async def test_server_requests_are_answered_by_the_client_callbacks(stateful: Upstream) -> None:
@@ -50,7 +50,7 @@ async def test_server_requests_are_answered_by_the_client_callbacks(stateful: Up
         rooted = await session.call_tool("roots", {})
     assert sampled.content[0].text == "model says hi"  # type: ignore[union-attr]
     assert asked.content[0].text == "accept:yes to ok?"  # type: ignore[union-attr]
-    assert rooted.content[0].text == "file:///work/project"  # type: ignore[union-attr]
+    assert rooted.content[0].text == "file:///home/ada/project"  # type: ignore[union-attr]
 
 
 async def test_progress_and_log_notifications_reach_the_client(stateful: Upstream) -> None:
