@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, TextIO
 
@@ -51,7 +51,6 @@ class AuthSession:
 
     auth: httpx.Auth
     manager: TokenManager | None = None
-    _closed: bool = field(default=False, repr=False)
 
     async def prefetch(self) -> None:
         """Obtain the first token now, so a browser login happens before the first message.
@@ -64,8 +63,7 @@ class AuthSession:
             await self.manager.get_token()
 
     async def aclose(self) -> None:
-        """Release what the session holds (locks are held only during each operation)."""
-        self._closed = True
+        """Release what the session holds (nothing today: locks live only within an operation)."""
 
 
 async def create_auth(

@@ -14,7 +14,7 @@ import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 import anyio
@@ -106,7 +106,6 @@ class Transcript:
     """Writes the narrated demo to stderr: one readable line per fact."""
 
     out: TextIO
-    steps: list[str] = field(default_factory=list)
 
     def say(self, who: str, text: str) -> None:
         """Print one line attributed to ``who`` (demo, proxy, auth server, MCP server)."""
