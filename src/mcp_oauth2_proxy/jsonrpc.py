@@ -532,8 +532,12 @@ def _value_step(raw: bytes | bytearray, pos: int, stack: list[bytes]) -> tuple[i
 
 def _checked_string_end(raw: bytes | bytearray, pos: int) -> int:
     end = _string_end(raw, pos)
-    # Two single-purpose scans: one regex alternating both checks ran ten times slower.
-    if _has_control(raw, pos + 1, end - 1) or _BAD_ESCAPE.search(raw, pos + 1, end - 1):
+    # Single-purpose scans: one regex alternating both checks ran ten times slower. The escape
+    # regex runs only where a backslash is (memchr finds none in 64 MB in ~5 ms; the regex
+    # takes ~40 ms): base64 images and other escape-free payloads skip it.
+    if _has_control(raw, pos + 1, end - 1) or (
+        raw.find(b"\\", pos + 1, end - 1) != -1 and _BAD_ESCAPE.search(raw, pos + 1, end - 1)
+    ):
         raise _ScanError
     return end
 
