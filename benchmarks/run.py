@@ -25,7 +25,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from . import direct, measure_stdio, report
+from . import direct, http_floor, measure_stdio, report
 from .bridges import BENCH_DIR, REPO_ROOT, Candidate, peer_bridges, proxy_bridges
 from .plan import FULL, QUICK, Plan
 from .stdio_driver import Bridge, BridgeError
@@ -33,6 +33,7 @@ from .stdio_driver import Bridge, BridgeError
 MODES = ("json", "sse")
 ALL_NAMES = (
     "direct",
+    "http-floor",
     "proxy",
     "proxy-script",
     "proxy-uvx",
@@ -116,6 +117,8 @@ async def run_mode(
             async with upstream(mode, token) as url:
                 if name == "direct":
                     results[name] = {"status": "ok", **await direct.measure(url, token, plan)}
+                elif name == "http-floor":
+                    results[name] = {"status": "ok", **await http_floor.measure(url, token, plan)}
                 else:
                     results[name] = await _measure_named(
                         name, url, plan, token=token, config_dir=config_dir, source=source
@@ -212,7 +215,7 @@ def _names(args: argparse.Namespace) -> list[str]:
             raise SystemExit(f"unknown bridge(s): {', '.join(unknown)}")
         return names
     if args.quick:  # CI: no peers, no launcher variants (uvx would reach PyPI)
-        return ["direct", "proxy"]
+        return ["direct", "http-floor", "proxy"]
     return list(ALL_NAMES)
 
 

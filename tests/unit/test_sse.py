@@ -61,3 +61,12 @@ def test_reset_stream_keeps_the_last_event_id_but_drops_partial_input() -> None:
     decoder.feed(b"id: 7\ndata: partial")
     decoder.reset_stream()
     assert decoder.feed(b"data: fresh\n\n") == [ServerSentEvent("message", "fresh", "7")]
+
+
+def test_a_field_name_split_anywhere_across_chunks_still_names_the_field() -> None:
+    payload = b"z" * 200_000
+    for body in (b"data: " + payload + b"\r\n\r\n", b"data:" + payload + b"\r\rdata\n\n"):
+        for cut in range(1, 8):
+            chunks = [body[:cut], *(body[i : i + 65536] for i in range(cut, len(body), 65536))]
+            events, _ = _decode(chunks)
+            assert [e.raw for e in events] == [payload] + ([b""] if body.endswith(b"a\n\n") else [])

@@ -7,9 +7,6 @@ hint, which the transport needs to resume a cut stream with ``Last-Event-ID``.
 
 from __future__ import annotations
 
-import re
-
-_LINE_END = re.compile(rb"\r\n|\r|\n")
 _BOM = b"\xef\xbb\xbf"
 _COLON = ord(":")
 _SPACE = ord(" ")
@@ -56,13 +53,21 @@ class SSEDecoder:
     ``feed`` may be called with arbitrary chunk boundaries (a CRLF split over two
     chunks is one line end). Per the specification an event still being built
     when the stream ends is discarded, never dispatched.
+
+    Cost is linear in the input whatever the chunking: line ends are found with
+    ``bytes.find`` (memchr), never a regex over the data, and a line that spans
+    many chunks is kept as the list of its pieces and joined once, without its
+    ``data:`` prefix, when its end arrives. A 64 MB event arriving in 64 KiB
+    reads is copied once.
     """
 
     def __init__(self, max_event_bytes: int | None = None) -> None:
         self._max = max_event_bytes
         self._held = 0  # data bytes of the event being built
-        self._buf = bytearray()
-        self._scanned = 0
+        self._parts: list[bytes] = []  # pieces of the line still waiting for its end
+        self._pending = 0  # their total size
+        self._skip_lf = False  # the last chunk ended in CR: an LF first in the next one is its pair
+        self._bom_head = b""
         self._started = False
         self._data: list[bytes] = []
         self._event = ""
@@ -71,63 +76,79 @@ class SSEDecoder:
 
     def reset_stream(self) -> None:
         """Forget partial input before reading a new connection; keep the id and retry."""
-        self._buf.clear()
-        self._scanned = 0
+        self._parts, self._pending, self._skip_lf = [], 0, False
+        self._bom_head = b""
         self._started = False
         self._data, self._event, self._held = [], "", 0
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """Consume ``chunk``; return the events it completed, in order."""
-        self._buf += chunk
         if not self._started:
-            if len(self._buf) < len(_BOM) and _BOM.startswith(bytes(self._buf)):
+            head = self._bom_head + chunk
+            if len(head) < len(_BOM) and _BOM.startswith(head):
+                self._bom_head = head
                 return []
-            if self._buf.startswith(_BOM):
-                del self._buf[: len(_BOM)]
-            self._started = True
+            self._started, self._bom_head = True, b""
+            chunk = head[len(_BOM) :] if head.startswith(_BOM) else head
         events: list[ServerSentEvent] = []
-        start = 0
-        for match in _LINE_END.finditer(self._buf, self._scanned):
-            # A CR at the very end may be the first half of a CRLF still in flight.
-            if match.group() == b"\r" and match.end() == len(self._buf):
+        size = len(chunk)
+        pos = 0
+        if self._skip_lf and size:
+            self._skip_lf = False
+            if chunk[0] == _LF:
+                pos = 1
+        while pos < size:
+            end = _line_end(chunk, pos, size)
+            if end == -1:
+                self._parts.append(chunk[pos:] if pos else chunk)
+                self._pending += size - pos
                 break
-            event = self._line(start, match.start())
+            line = chunk[pos:end]
+            event = self._joined_line(line) if self._parts else self._line(line)
             if event is not None:
                 events.append(event)
-            start = match.end()
-        del self._buf[:start]
-        self._scanned = max(len(self._buf) - 1, 0)
+            pos = end + 1
+            if chunk[end] == _CR:
+                if pos == size:
+                    self._skip_lf = True
+                elif chunk[pos] == _LF:
+                    pos += 1
         self._check_size()
         return events
 
+    def _joined_line(self, last: bytes) -> ServerSentEvent | None:
+        """Interpret the line whose earlier pieces are held, ``last`` being its final piece."""
+        parts, self._parts, self._pending = self._parts, [], 0
+        parts.append(last)
+        if _is_data_line(parts):
+            # Joined without the field name: the only copy of a large data value.
+            self._add_data(b"".join(_drop_prefix(parts, _data_value_start(parts))))
+            return None
+        return self._line(b"".join(parts))
+
     def _check_size(self) -> None:
         """Refuse an event that grows beyond ``max_event_bytes`` (complete lines or not)."""
-        if self._max is not None and self._held + len(self._buf) > self._max:
-            size = self._held + len(self._buf)
-            self._buf.clear()
-            self._scanned = 0
+        if self._max is not None and self._held + self._pending > self._max:
+            size = self._held + self._pending
+            self._parts, self._pending, self._skip_lf = [], 0, False
             self._data, self._event, self._held = [], "", 0
             raise EventTooLargeError(f"an event grew beyond {self._max} bytes (at least {size})")
 
-    def _line(self, start: int, end: int) -> ServerSentEvent | None:
-        """Interpret ``_buf[start:end]``, copying only the value of a ``data`` line, once."""
-        buf = self._buf
-        if start == end:
+    def _line(self, line: bytes) -> ServerSentEvent | None:
+        """Interpret one line; a ``data`` value is kept as it is (sliced once at most)."""
+        if not line:
             return self._dispatch()
-        if buf[start] == _COLON:
+        if line[0] == _COLON:
             return None
-        colon = buf.find(b":", start, end)
-        name_end = end if colon == -1 else colon
-        value_start = end if colon == -1 else colon + 1
-        if value_start < end and buf[value_start] == _SPACE:
+        colon = line.find(b":")
+        name = line if colon == -1 else line[:colon]
+        value_start = len(line) if colon == -1 else colon + 1
+        if value_start < len(line) and line[value_start] == _SPACE:
             value_start += 1
-        name = bytes(buf[start:name_end])
         if name == b"data":
-            with memoryview(buf) as view:
-                self._data.append(bytes(view[value_start:end]))
-            self._held += end - value_start + 1
+            self._add_data(line[value_start:])
             return None
-        value = buf[value_start:end].decode("utf-8", "replace")
+        value = line[value_start:].decode("utf-8", "replace")
         if name == b"event":
             self._event = value
         elif name == b"id" and "\0" not in value:
@@ -137,6 +158,10 @@ class SSEDecoder:
             self.retry_ms = min(int(value), MAX_RETRY_MS)
         return None
 
+    def _add_data(self, value: bytes) -> None:
+        self._data.append(value)
+        self._held += len(value) + 1
+
     def _dispatch(self) -> ServerSentEvent | None:
         data, event = self._data, self._event
         self._data, self._event, self._held = [], "", 0
@@ -144,6 +169,51 @@ class SSEDecoder:
             return None
         joined = data[0] if len(data) == 1 else b"\n".join(data)
         return ServerSentEvent(event or "message", joined, self.last_event_id)
+
+
+def _line_end(chunk: bytes, start: int, stop: int) -> int:
+    """Index of the first CR or LF in ``chunk[start:stop]``, or -1 (two memchr scans)."""
+    lf = chunk.find(b"\n", start, stop)
+    cr = chunk.find(b"\r", start, stop if lf == -1 else lf)
+    return lf if cr == -1 else cr
+
+
+def _head(parts: list[bytes], size: int) -> bytes:
+    """The first ``size`` bytes of the pieces (fewer if they are shorter)."""
+    out = b""
+    for part in parts:
+        out += part[: size - len(out)]
+        if len(out) >= size:
+            break
+    return out
+
+
+def _is_data_line(parts: list[bytes]) -> bool:
+    return _head(parts, len(_DATA)) == _DATA
+
+
+def _data_value_start(parts: list[bytes]) -> int:
+    """Where the value of a ``data:`` line starts: after the colon and one optional space."""
+    return len(_DATA) + 1 if _head(parts, len(_DATA) + 1).endswith(b" ") else len(_DATA)
+
+
+def _drop_prefix(parts: list[bytes], count: int) -> list[bytes]:
+    """The pieces without their first ``count`` bytes."""
+    out = list(parts)
+    while count and out:
+        first = out[0]
+        if len(first) <= count:
+            count -= len(first)
+            out.pop(0)
+        else:
+            out[0] = first[count:]
+            count = 0
+    return out
+
+
+_DATA = b"data:"
+_CR = ord("\r")
+_LF = ord("\n")
 
 
 class EventTooLargeError(ValueError):
