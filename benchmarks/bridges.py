@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .stdio_driver import Bridge
+from .wheel_index import UvxSetup
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 PEERS_DIR = BENCH_DIR / "peers"
 MCP_REMOTE_BIN = PEERS_DIR / "node_modules" / "mcp-remote" / "dist" / "proxy.js"
 MCP_PROXY_VENV = PEERS_DIR / "mcp-proxy-venv"
+WHEELHOUSE = PEERS_DIR / "wheelhouse"  # the dependencies' wheels, for the loopback index
 
 PROXY = "proxy"
 
@@ -34,8 +36,10 @@ def _script(directory: Path, name: str) -> Path:
     return directory / "bin" / name
 
 
-def proxy_bridges(url: str, token: str, source: Path = REPO_ROOT) -> list[Candidate]:
-    """Our proxy: ``python -m``, the installed console script, ``uvx --from`` (online, offline)."""
+def proxy_bridges(
+    url: str, token: str, source: Path = REPO_ROOT, uvx_setup: UvxSetup | str | None = None
+) -> list[Candidate]:
+    """Our proxy: ``python -m``, the console script, ``uvx`` from an index and ``--from`` a dir."""
     args = [url, "--grant", "none", "--header", f"Authorization: Bearer {token}"]
     env = {"LOG_LEVEL": "warn"}
     out = [Candidate(PROXY, Bridge(PROXY, [sys.executable, "-m", "mcp_oauth2_proxy", *args], env))]
@@ -48,15 +52,27 @@ def proxy_bridges(url: str, token: str, source: Path = REPO_ROOT) -> list[Candid
         )
     )
     uvx = shutil.which("uvx")
-    # Online, uvx re-resolves a --from directory's dependencies and revalidates their index pages
-    # at every launch; --offline shows what the launcher costs without those round trips.
-    for name, flags, note in (
-        ("proxy-uvx", [], "uvx --from the repo, warm cache"),
-        ("proxy-uvx-offline", ["--offline"], "uvx --offline --from the repo, warm cache"),
-    ):
-        argv = [uvx, *flags, "--from", str(source), "mcp-oauth2-proxy", *args] if uvx else []
-        bridge = Bridge(name, argv, env, launch_only=True, note=note) if uvx else None
-        out.append(Candidate(name, bridge, "" if uvx else "uvx not on PATH"))
+    if uvx is None:
+        missing = "uvx not on PATH"
+    elif uvx_setup is None:
+        missing = "no index was prepared for this run"
+    else:
+        missing = uvx_setup if isinstance(uvx_setup, str) else ""
+    indexed = None
+    if uvx is not None and isinstance(uvx_setup, UvxSetup):
+        argv = [uvx, "--default-index", uvx_setup.index_url, "mcp-oauth2-proxy", *args]
+        note = "uvx mcp-oauth2-proxy, warm cache, loopback index with PyPI's cache headers"
+        indexed = Bridge("proxy-uvx", argv, {**env, **uvx_setup.env}, launch_only=True, note=note)
+    out.append(Candidate("proxy-uvx", indexed, missing))
+    # --from a directory through whatever registry this machine is configured with: uv
+    # re-resolves the directory's dependencies at every launch, and a registry that sends no
+    # Cache-Control makes it revalidate each of them (shown for comparison, not a target).
+    from_dir = None
+    if uvx is not None:
+        argv = [uvx, "--from", str(source), "mcp-oauth2-proxy", *args]
+        note = "uvx --from the checkout, warm cache, this machine's registry"
+        from_dir = Bridge("proxy-uvx-dir", argv, env, launch_only=True, note=note)
+    out.append(Candidate("proxy-uvx-dir", from_dir, "" if uvx else "uvx not on PATH"))
     return out
 
 

@@ -25,8 +25,15 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from . import direct, http_floor, measure_stdio, report
-from .bridges import BENCH_DIR, REPO_ROOT, Candidate, peer_bridges, proxy_bridges
+from . import direct, http_floor, measure_stdio, report, wheel_index
+from .bridges import (
+    BENCH_DIR,
+    REPO_ROOT,
+    WHEELHOUSE,
+    Candidate,
+    peer_bridges,
+    proxy_bridges,
+)
 from .plan import FULL, QUICK, Plan
 from .stdio_driver import Bridge, BridgeError
 
@@ -37,7 +44,7 @@ ALL_NAMES = (
     "proxy",
     "proxy-script",
     "proxy-uvx",
-    "proxy-uvx-offline",
+    "proxy-uvx-dir",
     "mcp-remote",
     "mcp-remote-npx",
     "mcp-proxy",
@@ -105,7 +112,14 @@ def _redacted(bridge: Bridge) -> list[str]:
 
 
 async def run_mode(
-    mode: str, names: list[str], plan: Plan, *, token: str, source: Path, log: Any
+    mode: str,
+    names: list[str],
+    plan: Plan,
+    *,
+    token: str,
+    source: Path,
+    log: Any,
+    uvx_setup: wheel_index.UvxSetup | str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """All requested bridges for one response mode, each against a fresh upstream."""
     results: dict[str, dict[str, Any]] = {}
@@ -121,7 +135,13 @@ async def run_mode(
                     results[name] = {"status": "ok", **await http_floor.measure(url, token, plan)}
                 else:
                     results[name] = await _measure_named(
-                        name, url, plan, token=token, config_dir=config_dir, source=source
+                        name,
+                        url,
+                        plan,
+                        token=token,
+                        config_dir=config_dir,
+                        source=source,
+                        uvx_setup=uvx_setup,
                     )
             # Another busy process on a 2-core machine skews every figure: keep the evidence.
             results[name]["loadavg"] = {"before": load_before, "after": _loadavg()}
@@ -132,9 +152,16 @@ async def run_mode(
 
 
 async def _measure_named(
-    name: str, url: str, plan: Plan, *, token: str, config_dir: str, source: Path
+    name: str,
+    url: str,
+    plan: Plan,
+    *,
+    token: str,
+    config_dir: str,
+    source: Path,
+    uvx_setup: wheel_index.UvxSetup | str | None,
 ) -> dict[str, Any]:
-    known = [*proxy_bridges(url, token, source), *peer_bridges(url, token, config_dir)]
+    known = [*proxy_bridges(url, token, source, uvx_setup), *peer_bridges(url, token, config_dir)]
     candidates = {c.name: c for c in known}
     candidate: Candidate = candidates[name]
     if candidate.bridge is None:
@@ -237,14 +264,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     def log(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
-    for mode in modes:
-        bridges = await run_mode(
-            mode, names, plan, token=token, source=args.proxy_source.resolve(), log=log
-        )
-        doc["modes"][mode] = {
-            "bridges": bridges,
-            "targets": report.check_targets(bridges, list(plan.blob_sizes)),
-        }
+    source = args.proxy_source.resolve()
+    with contextlib.ExitStack() as stack:
+        uvx_setup = None
+        if "proxy-uvx" in names:
+            log("building the wheel and serving the loopback index for proxy-uvx …")
+            uvx_setup = stack.enter_context(wheel_index.uvx_setup(source, WHEELHOUSE))
+        for mode in modes:
+            bridges = await run_mode(
+                mode, names, plan, token=token, source=source, log=log, uvx_setup=uvx_setup
+            )
+            doc["modes"][mode] = {
+                "bridges": bridges,
+                "targets": report.check_targets(bridges, list(plan.blob_sizes)),
+            }
     return doc
 
 

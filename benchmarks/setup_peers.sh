@@ -32,3 +32,13 @@ else
   fi
   echo "mcp-proxy $MCP_PROXY_VERSION installed"
 fi
+
+# The proxy's own dependencies as wheels, for the loopback index that proxy-uvx installs from
+# (benchmarks/wheel_index.py): exactly the versions uv.lock pins, for this machine's Python.
+wheelhouse=wheelhouse
+requirements=$(mktemp)
+(cd ../.. && uv export --frozen --no-dev --no-hashes --no-emit-project --format requirements-txt) >"$requirements"
+python3 -m pip download --isolated --quiet --disable-pip-version-check --no-deps \
+  --only-binary=:all: -r "$requirements" -d "$wheelhouse"
+rm -f "$requirements"
+echo "$(ls "$wheelhouse"/*.whl | wc -l) dependency wheels in benchmarks/peers/$wheelhouse"
