@@ -15,7 +15,7 @@ import httpx
 from .bridge import Bridge
 from .errors import EXIT_OK, AuthError
 from .log import configure_logging, get_logger
-from .stdio import StdioReader, StdioWriter
+from .stdio import StdioReader, StdioWriter, grow_pipe
 from .transport.auto import build_transport
 from .transport.lanes import KEEPALIVE_EXPIRY_S, LANE_CONNECTIONS, LanedTransport
 
@@ -57,6 +57,7 @@ async def _serve(settings: Settings) -> int:
         if session is not None:
             client.auth = session.auth
         upstream = settings.upstream
+        _log.debug("stdio.stdout_pipe", bytes=grow_pipe(sys.stdout.fileno()))
         writer = StdioWriter()
         failure: list[AuthError] = []
         async with anyio.create_task_group() as tg:

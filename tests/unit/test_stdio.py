@@ -3,14 +3,22 @@ from __future__ import annotations
 import io
 import itertools
 import os
+import sys
 import threading
+from pathlib import Path
 
 import anyio
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mcp_oauth2_proxy.stdio import LineSplitter, StdioReader, StdioWriter
+from mcp_oauth2_proxy.stdio import (
+    STDOUT_PIPE_BYTES,
+    LineSplitter,
+    StdioReader,
+    StdioWriter,
+    grow_pipe,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -80,3 +88,23 @@ async def test_concurrent_messages_are_written_whole_in_the_order_they_were_sent
         for line in lines:
             tg.start_soon(writer.send, line)
     assert out.getvalue() == b"".join(line + b"\n" for line in lines)
+
+
+def test_the_stdout_pipe_grows_to_one_mib_where_linux_allows_and_nothing_else_changes(
+    tmp_path: Path,
+) -> None:
+    read_fd, write_fd = os.pipe()
+    try:
+        size = grow_pipe(write_fd)
+        if sys.platform == "linux":
+            assert size == STDOUT_PIPE_BYTES
+            assert grow_pipe(write_fd, 4096) == STDOUT_PIPE_BYTES  # never shrunk
+            os.write(write_fd, b"x" * 200_000)  # more than a default pipe holds, without blocking
+            assert len(os.read(read_fd, 300_000)) == 200_000
+        else:
+            assert size is None
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
+    with (tmp_path / "out.txt").open("wb") as file:
+        assert grow_pipe(file.fileno()) is None  # a regular file is left alone
