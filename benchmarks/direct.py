@@ -7,7 +7,6 @@ with the SDK already imported) and no separate process whose memory could be rea
 from __future__ import annotations
 
 import contextlib
-import statistics
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,7 +14,9 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 
+from . import http_floor
 from .figures import ECHO_TEXT, hol_result, latency, summary_ms, throughput
+from .measure_stdio import paired
 from .plan import MB, Plan
 
 # 2,000 concurrent calls with SSE responses each hold a connection until answered; the default
@@ -136,21 +137,19 @@ async def _pipelined(client: Any, plan: Plan) -> dict[str, Any]:
 
 
 async def _blob(url: str, token: str, plan: Plan, size: int) -> dict[str, Any]:
-    samples: list[float] = []
-    async with connect(url, token) as client:
+    ms: list[float] = []
+    floor_ms: list[float] = []
+    async with (
+        connect(url, token) as client,
+        http_floor.connect(url, token, plan.blob_timeout_s) as floor,
+    ):
         await client.call_tool("blob", {"n": 16})  # as for the bridges: first-call costs excluded
         for _ in range(plan.blob_repeats):
+            floor_ms.append(await floor.blob_ms(size))
             started = time.perf_counter()
             with anyio.fail_after(plan.blob_timeout_s):
                 result = await client.call_tool("blob", {"n": size})
-            samples.append(time.perf_counter() - started)
+            ms.append((time.perf_counter() - started) * 1000)
             if len(_text(result)) != size:
                 raise RuntimeError("blob came back with the wrong length")
-    ms = [s * 1000 for s in samples]
-    return {
-        "bytes": size,
-        "mb": size / MB,
-        "median_ms": statistics.median(ms),
-        "samples_ms": ms,
-        "peak_rss_mib": None,
-    }
+    return {"bytes": size, "mb": size / MB, **paired(ms, floor_ms), "peak_rss_mib": None}

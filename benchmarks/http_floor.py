@@ -1,30 +1,50 @@
-"""The floor under every client: the same tool calls as plain HTTP POSTs, bodies read, not parsed.
+"""The floor under every client: the same tool call as a plain HTTP POST, body read, not parsed.
 
 What remains of a blob round trip here is the upstream producing the result and loopback
-carrying it. A bridge's time minus this floor is what the bridge itself adds (its HTTP client,
-its checks, its stdout pipe to the driver); the report judges how that part grows with size,
-because the SDK upstream's own time does not grow linearly (it allocates several copies of a
-64 MB result).
+carrying it. Each blob measurement pairs every bridge call with a floor call to the same
+upstream right before it, so a bridge's time minus the floor is what the bridge itself adds
+(its HTTP client, its checks, its stdout pipe to the driver) with the upstream's own variance
+taken out. The report judges how that part grows with size, because the SDK upstream's time
+does not grow linearly by itself (it holds several copies of a 64 MB result).
 """
 
 from __future__ import annotations
 
-import statistics
+import contextlib
 import time
-from typing import Any
+from collections.abc import AsyncIterator
 
 import httpx
 
-from .plan import MB, Plan
 from .stdio_driver import PROTOCOL_VERSION, initialize_request, tool_call
 
 ACCEPT = "application/json, text/event-stream"
 
 
-async def measure(url: str, token: str, plan: Plan) -> dict[str, Any]:
-    """Blob round trips without any MCP client: POST, read the whole body, stop the clock."""
+class FloorClient:
+    """An initialized plain-HTTP session on the upstream that times blob calls."""
+
+    def __init__(self, http: httpx.AsyncClient, url: str) -> None:
+        self._http = http
+        self._url = url
+
+    async def blob_ms(self, size: int) -> float:
+        """One ``blob`` call: POST, read the whole body, stop the clock."""
+        started = time.perf_counter()
+        response = await self._http.post(self._url, json=tool_call(1, "blob", {"n": size}))
+        response.raise_for_status()
+        body = response.content
+        elapsed = (time.perf_counter() - started) * 1000
+        if len(body) < size:
+            raise RuntimeError(f"floor call: a body of {len(body)} bytes for a {size}-byte blob")
+        return elapsed
+
+
+@contextlib.asynccontextmanager
+async def connect(url: str, token: str, timeout_s: float) -> AsyncIterator[FloorClient]:
+    """A session of its own on the upstream (initialize, initialized), closed on exit."""
     headers = {"Authorization": f"Bearer {token}", "Accept": ACCEPT}
-    timeout = httpx.Timeout(30.0, read=plan.blob_timeout_s)
+    timeout = httpx.Timeout(30.0, read=timeout_s)
     async with httpx.AsyncClient(headers=headers, timeout=timeout) as http:
         response = await http.post(url, json=initialize_request(0))
         response.raise_for_status()
@@ -34,29 +54,6 @@ async def measure(url: str, token: str, plan: Plan) -> dict[str, Any]:
         http.headers["MCP-Protocol-Version"] = PROTOCOL_VERSION
         done = await http.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"})
         done.raise_for_status()
-        blobs = [await _blob(http, url, plan, size) for size in plan.blob_sizes]
-    return {"blobs": blobs, "note": "plain HTTP POST, body read, nothing parsed"}
-
-
-async def _blob(http: httpx.AsyncClient, url: str, plan: Plan, size: int) -> dict[str, Any]:
-    await _call(http, url, 16)  # as for the bridges: first-call costs excluded
-    ms: list[float] = []
-    for _ in range(plan.blob_repeats):
-        started = time.perf_counter()
-        body = await _call(http, url, size)
-        ms.append((time.perf_counter() - started) * 1000)
-        if len(body) < size:
-            raise RuntimeError(f"blob body of {len(body)} bytes for {size}")
-    return {
-        "bytes": size,
-        "mb": size / MB,
-        "median_ms": statistics.median(ms),
-        "samples_ms": ms,
-        "peak_rss_mib": None,
-    }
-
-
-async def _call(http: httpx.AsyncClient, url: str, size: int) -> bytes:
-    response = await http.post(url, json=tool_call(1, "blob", {"n": size}))
-    response.raise_for_status()
-    return response.content
+        floor = FloorClient(http, url)
+        await floor.blob_ms(16)  # first-call costs excluded, as for the bridges
+        yield floor

@@ -7,6 +7,7 @@ import statistics
 import time
 from typing import Any
 
+from . import http_floor
 from .figures import ECHO_TEXT, hol_result, latency, summary_ms, throughput
 from .plan import MB, Plan
 from .stdio_driver import Bridge, BridgeError, Reply, StdioSession, tool_call, tool_text
@@ -147,37 +148,55 @@ def _is_echo(reply: Reply) -> bool:
         return False
 
 
-async def blobs(bridge: Bridge, plan: Plan) -> list[dict[str, Any]]:
-    """Large tool results: round-trip time and peak RSS, a fresh bridge process per size."""
+async def blobs(bridge: Bridge, plan: Plan, url: str, token: str) -> list[dict[str, Any]]:
+    """Large tool results: round-trip time and peak RSS, a fresh bridge process per size.
+
+    Each call through the bridge follows a plain-HTTP call of the same size to the same
+    upstream (``http_floor``): the paired difference is what the bridge adds.
+    """
     out: list[dict[str, Any]] = []
-    for size in plan.blob_sizes:
-        entry: dict[str, Any] = {"bytes": size, "mb": size / MB}
-        try:
-            entry.update(await _blob_size(bridge, plan, size))
-        except BridgeError as exc:
-            entry["error"] = str(exc)
-        out.append(entry)
+    async with http_floor.connect(url, token, plan.blob_timeout_s) as floor:
+        for size in plan.blob_sizes:
+            entry: dict[str, Any] = {"bytes": size, "mb": size / MB}
+            try:
+                entry.update(await _blob_size(bridge, plan, size, floor))
+            except BridgeError as exc:
+                entry["error"] = str(exc)
+            out.append(entry)
     return out
 
 
-async def _blob_size(bridge: Bridge, plan: Plan, size: int) -> dict[str, Any]:
-    samples: list[float] = []
+async def _blob_size(
+    bridge: Bridge, plan: Plan, size: int, floor: http_floor.FloorClient
+) -> dict[str, Any]:
+    ms: list[float] = []
+    floor_ms: list[float] = []
     async with StdioSession(bridge) as session:
         await session.initialize(timeout=plan.call_timeout_s)
         # One small call first: the first tool call of a session pays one-off costs (validators,
         # connection set-up) on every side that are not what this figure is about.
         await session.call("blob", {"n": 16}, plan.call_timeout_s)
         for _ in range(plan.blob_repeats):
+            floor_ms.append(await floor.blob_ms(size))
             started = time.perf_counter()
             reply = await session.call("blob", {"n": size}, plan.blob_timeout_s)
-            samples.append(reply.at - started)
+            ms.append((reply.at - started) * 1000)
             if len(tool_text(reply)) != size:
                 raise BridgeError("blob came back with the wrong length")
         reading = session.memory()
-    ms = [s * 1000 for s in samples]
+    return {
+        **paired(ms, floor_ms),
+        "peak_rss_mib": reading.hwm_mib if reading else None,
+        "rss_process": reading.name if reading else None,
+    }
+
+
+def paired(ms: list[float], floor_ms: list[float]) -> dict[str, Any]:
+    """Medians of the calls, of their floor calls, and of what each call added to its floor."""
     return {
         "median_ms": statistics.median(ms),
         "samples_ms": ms,
-        "peak_rss_mib": reading.hwm_mib if reading else None,
-        "rss_process": reading.name if reading else None,
+        "floor_median_ms": statistics.median(floor_ms),
+        "floor_samples_ms": floor_ms,
+        "added_median_ms": statistics.median(a - f for a, f in zip(ms, floor_ms, strict=True)),
     }

@@ -25,7 +25,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from . import direct, http_floor, measure_stdio, report, wheel_index
+from . import direct, measure_stdio, report, wheel_index
 from .bridges import (
     BENCH_DIR,
     REPO_ROOT,
@@ -40,7 +40,6 @@ from .stdio_driver import Bridge, BridgeError
 MODES = ("json", "sse")
 ALL_NAMES = (
     "direct",
-    "http-floor",
     "proxy",
     "proxy-script",
     "proxy-uvx",
@@ -90,7 +89,7 @@ async def _stop(proc: asyncio.subprocess.Process) -> None:
         await proc.wait()
 
 
-async def measure_bridge(bridge: Bridge, plan: Plan) -> dict[str, Any]:
+async def measure_bridge(bridge: Bridge, plan: Plan, url: str, token: str) -> dict[str, Any]:
     """Every figure a stdio bridge supports; a bridge that cannot initialize is skipped."""
     try:
         figures: dict[str, Any] = {"cold_start": await measure_stdio.cold_start(bridge, plan)}
@@ -100,7 +99,7 @@ async def measure_bridge(bridge: Bridge, plan: Plan) -> dict[str, Any]:
         figures["idle_rss_mib"] = await measure_stdio.idle_rss(bridge, plan)
     else:
         figures.update(await measure_stdio.session_figures(bridge, plan))
-        figures["blobs"] = await measure_stdio.blobs(bridge, plan)
+        figures["blobs"] = await measure_stdio.blobs(bridge, plan, url, token)
     figures["argv"] = _redacted(bridge)
     if bridge.note:
         figures["note"] = bridge.note
@@ -131,8 +130,6 @@ async def run_mode(
             async with upstream(mode, token) as url:
                 if name == "direct":
                     results[name] = {"status": "ok", **await direct.measure(url, token, plan)}
-                elif name == "http-floor":
-                    results[name] = {"status": "ok", **await http_floor.measure(url, token, plan)}
                 else:
                     results[name] = await _measure_named(
                         name,
@@ -166,7 +163,7 @@ async def _measure_named(
     candidate: Candidate = candidates[name]
     if candidate.bridge is None:
         return {"status": "skipped", "reason": candidate.missing}
-    return await measure_bridge(candidate.bridge, plan)
+    return await measure_bridge(candidate.bridge, plan, url, token)
 
 
 def _loadavg() -> list[float] | None:
@@ -242,7 +239,7 @@ def _names(args: argparse.Namespace) -> list[str]:
             raise SystemExit(f"unknown bridge(s): {', '.join(unknown)}")
         return names
     if args.quick:  # CI: no peers, no launcher variants (uvx would reach PyPI)
-        return ["direct", "http-floor", "proxy"]
+        return ["direct", "proxy"]
     return list(ALL_NAMES)
 
 
