@@ -137,19 +137,20 @@ async def _pipelined(client: Any, plan: Plan) -> dict[str, Any]:
 
 
 async def _blob(url: str, token: str, plan: Plan, size: int) -> dict[str, Any]:
-    ms: list[float] = []
-    floor_ms: list[float] = []
     async with (
         connect(url, token) as client,
         http_floor.connect(url, token, plan.blob_timeout_s) as floor,
     ):
         await client.call_tool("blob", {"n": 16})  # as for the bridges: first-call costs excluded
-        for _ in range(plan.blob_repeats):
-            floor_ms.append(await floor.blob_ms(size))
+
+        async def call() -> float:
             started = time.perf_counter()
             with anyio.fail_after(plan.blob_timeout_s):
                 result = await client.call_tool("blob", {"n": size})
-            ms.append((time.perf_counter() - started) * 1000)
+            elapsed = (time.perf_counter() - started) * 1000
             if len(_text(result)) != size:
                 raise RuntimeError("blob came back with the wrong length")
+            return elapsed
+
+        ms, floor_ms = await http_floor.paired_runs(plan, floor, size, call)
     return {"bytes": size, "mb": size / MB, **paired(ms, floor_ms), "peak_rss_mib": None}

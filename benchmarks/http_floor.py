@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 
+from .plan import Plan
 from .stdio_driver import PROTOCOL_VERSION, initialize_request, tool_call
 
 ACCEPT = "application/json, text/event-stream"
@@ -57,3 +58,28 @@ async def connect(url: str, token: str, timeout_s: float) -> AsyncIterator[Floor
         floor = FloorClient(http, url)
         await floor.blob_ms(16)  # first-call costs excluded, as for the bridges
         yield floor
+
+
+async def paired_runs(
+    plan: Plan, floor: FloorClient, size: int, call: Callable[[], Awaitable[float]]
+) -> tuple[list[float], list[float]]:
+    """Calls through the bridge (``call`` returns its milliseconds) paired with floor calls.
+
+    The order alternates (floor first, then bridge first) so that whatever one call leaves
+    behind in the upstream weighs on both sides alike. Up to ``blob_repeats`` pairs; after
+    ``blob_min_repeats``, no new pair starts once ``blob_budget_s`` is spent, so a bridge
+    that takes 50 s for a 64 MB result is measured three times, not nine.
+    """
+    ms: list[float] = []
+    floor_ms: list[float] = []
+    started = time.perf_counter()
+    for i in range(plan.blob_repeats):
+        if i >= plan.blob_min_repeats and time.perf_counter() - started > plan.blob_budget_s:
+            break
+        if i % 2 == 0:
+            floor_ms.append(await floor.blob_ms(size))
+            ms.append(await call())
+        else:
+            ms.append(await call())
+            floor_ms.append(await floor.blob_ms(size))
+    return ms, floor_ms

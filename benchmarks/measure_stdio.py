@@ -169,20 +169,20 @@ async def blobs(bridge: Bridge, plan: Plan, url: str, token: str) -> list[dict[s
 async def _blob_size(
     bridge: Bridge, plan: Plan, size: int, floor: http_floor.FloorClient
 ) -> dict[str, Any]:
-    ms: list[float] = []
-    floor_ms: list[float] = []
     async with StdioSession(bridge) as session:
         await session.initialize(timeout=plan.call_timeout_s)
         # One small call first: the first tool call of a session pays one-off costs (validators,
         # connection set-up) on every side that are not what this figure is about.
         await session.call("blob", {"n": 16}, plan.call_timeout_s)
-        for _ in range(plan.blob_repeats):
-            floor_ms.append(await floor.blob_ms(size))
+
+        async def call() -> float:
             started = time.perf_counter()
             reply = await session.call("blob", {"n": size}, plan.blob_timeout_s)
-            ms.append((reply.at - started) * 1000)
             if len(tool_text(reply)) != size:
                 raise BridgeError("blob came back with the wrong length")
+            return (reply.at - started) * 1000
+
+        ms, floor_ms = await http_floor.paired_runs(plan, floor, size, call)
         reading = session.memory()
     return {
         **paired(ms, floor_ms),

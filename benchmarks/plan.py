@@ -18,7 +18,9 @@ class Plan:
     hol_sleep_ms: int
     hol_echoes: int
     blob_sizes: tuple[int, ...]
-    blob_repeats: int
+    blob_repeats: int  # at most, per size
+    blob_min_repeats: int
+    blob_budget_s: float  # no new repeat starts after this, once blob_min_repeats are done
     idle_settle_s: float
     call_timeout_s: float
     blob_timeout_s: float
@@ -32,7 +34,9 @@ FULL = Plan(
     hol_sleep_ms=1000,
     hol_echoes=20,
     blob_sizes=(1 * MB, 4 * MB, 10 * MB, 16 * MB, 64 * MB),
-    blob_repeats=5,
+    blob_repeats=9,
+    blob_min_repeats=3,
+    blob_budget_s=20.0,
     idle_settle_s=1.0,
     call_timeout_s=120.0,
     blob_timeout_s=180.0,
@@ -47,6 +51,8 @@ QUICK = Plan(
     hol_echoes=5,
     blob_sizes=(64 * 1024, 1 * MB),
     blob_repeats=1,
+    blob_min_repeats=1,
+    blob_budget_s=0.0,
     idle_settle_s=0.1,
     call_timeout_s=30.0,
     blob_timeout_s=30.0,
