@@ -97,8 +97,12 @@ class SSEDecoder:
             self._skip_lf = False
             if chunk[0] == _LF:
                 pos = 1
+        next_lf = chunk.find(b"\n", pos)  # kept across lines: each byte is searched once
         while pos < size:
-            end = _line_end(chunk, pos, size)
+            if next_lf != -1 and next_lf < pos:
+                next_lf = chunk.find(b"\n", pos)
+            cr = chunk.find(b"\r", pos, size if next_lf == -1 else next_lf)
+            end = next_lf if cr == -1 else cr
             if end == -1:
                 self._parts.append(chunk[pos:] if pos else chunk)
                 self._pending += size - pos
@@ -169,13 +173,6 @@ class SSEDecoder:
             return None
         joined = data[0] if len(data) == 1 else b"\n".join(data)
         return ServerSentEvent(event or "message", joined, self.last_event_id)
-
-
-def _line_end(chunk: bytes, start: int, stop: int) -> int:
-    """Index of the first CR or LF in ``chunk[start:stop]``, or -1 (two memchr scans)."""
-    lf = chunk.find(b"\n", start, stop)
-    cr = chunk.find(b"\r", start, stop if lf == -1 else lf)
-    return lf if cr == -1 else cr
 
 
 def _head(parts: list[bytes], size: int) -> bytes:
