@@ -16,7 +16,6 @@ import anyio.lowlevel
 
 from . import http_floor
 from .figures import ECHO_TEXT, hol_result, latency, summary_ms, throughput
-from .measure_stdio import paired
 from .plan import MB, Plan
 
 # 2,000 concurrent calls with SSE responses each hold a connection until answered; the default
@@ -153,4 +152,9 @@ async def _blob(url: str, token: str, plan: Plan, size: int) -> dict[str, Any]:
             return elapsed
 
         ms, floor_ms = await http_floor.paired_runs(plan, floor, size, call)
-    return {"bytes": size, "mb": size / MB, **paired(ms, floor_ms), "peak_rss_mib": None}
+    return {
+        "bytes": size,
+        "mb": size / MB,
+        **http_floor.summary(ms, floor_ms),
+        "peak_rss_mib": None,
+    }

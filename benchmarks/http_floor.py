@@ -11,8 +11,10 @@ does not grow linearly by itself (it holds several copies of a 64 MB result).
 from __future__ import annotations
 
 import contextlib
+import statistics
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import httpx
 
@@ -83,3 +85,14 @@ async def paired_runs(
             ms.append(await call())
             floor_ms.append(await floor.blob_ms(size))
     return ms, floor_ms
+
+
+def summary(ms: list[float], floor_ms: list[float]) -> dict[str, Any]:
+    """Medians of the calls, of their floor calls, and of what each call added to its floor."""
+    return {
+        "median_ms": statistics.median(ms),
+        "samples_ms": ms,
+        "floor_median_ms": statistics.median(floor_ms),
+        "floor_samples_ms": floor_ms,
+        "added_median_ms": statistics.median(a - f for a, f in zip(ms, floor_ms, strict=True)),
+    }

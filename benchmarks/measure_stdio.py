@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import statistics
 import time
 from typing import Any
 
@@ -185,18 +184,7 @@ async def _blob_size(
         ms, floor_ms = await http_floor.paired_runs(plan, floor, size, call)
         reading = session.memory()
     return {
-        **paired(ms, floor_ms),
+        **http_floor.summary(ms, floor_ms),
         "peak_rss_mib": reading.hwm_mib if reading else None,
         "rss_process": reading.name if reading else None,
-    }
-
-
-def paired(ms: list[float], floor_ms: list[float]) -> dict[str, Any]:
-    """Medians of the calls, of their floor calls, and of what each call added to its floor."""
-    return {
-        "median_ms": statistics.median(ms),
-        "samples_ms": ms,
-        "floor_median_ms": statistics.median(floor_ms),
-        "floor_samples_ms": floor_ms,
-        "added_median_ms": statistics.median(a - f for a, f in zip(ms, floor_ms, strict=True)),
     }
