@@ -36,6 +36,10 @@ fi
 # The proxy's own dependencies as wheels, for the loopback index that proxy-uvx installs from
 # (benchmarks/wheel_index.py): exactly the versions uv.lock pins, for this machine's Python.
 wheelhouse=wheelhouse
+if ! command -v uv >/dev/null 2>&1; then
+  echo "uv not found: no dependency wheels, proxy-uvx will be skipped"
+  exit 0
+fi
 requirements=$(mktemp)
 (cd ../.. && uv export --frozen --no-dev --no-hashes --no-emit-project --format requirements-txt) >"$requirements"
 python3 -m pip download --isolated --quiet --disable-pip-version-check --no-deps \
