@@ -2,7 +2,7 @@
 
 What remains of a blob round trip here is the upstream producing the result and loopback
 carrying it. Each blob measurement pairs every bridge call with a floor call to the same
-upstream right before it, so a bridge's time minus the floor is what the bridge itself adds
+upstream (``paired_runs``), so a bridge's time minus the floor is what the bridge itself adds
 (its HTTP client, its checks, its stdout pipe to the driver) with the upstream's own variance
 taken out. The report judges how that part grows with size, because the SDK upstream's time
 does not grow linearly by itself (it holds several copies of a 64 MB result).

@@ -150,8 +150,8 @@ def _is_echo(reply: Reply) -> bool:
 async def blobs(bridge: Bridge, plan: Plan, url: str, token: str) -> list[dict[str, Any]]:
     """Large tool results: round-trip time and peak RSS, a fresh bridge process per size.
 
-    Each call through the bridge follows a plain-HTTP call of the same size to the same
-    upstream (``http_floor``): the paired difference is what the bridge adds.
+    Each call through the bridge is paired with a plain-HTTP call of the same size to the same
+    upstream (``http_floor.paired_runs``): the paired difference is what the bridge adds.
     """
     out: list[dict[str, Any]] = []
     async with http_floor.connect(url, token, plan.blob_timeout_s) as floor:

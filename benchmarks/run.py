@@ -238,7 +238,7 @@ def _names(args: argparse.Namespace) -> list[str]:
         if unknown:
             raise SystemExit(f"unknown bridge(s): {', '.join(unknown)}")
         return names
-    if args.quick:  # CI: no peers, no launcher variants (uvx would reach PyPI)
+    if args.quick:  # CI: no peers, no launcher variants (uvx needs a wheel build and wheelhouse)
         return ["direct", "proxy"]
     return list(ALL_NAMES)
 

@@ -124,9 +124,10 @@ class SSEDecoder:
         """Interpret the line whose earlier pieces are held, ``last`` being its final piece."""
         parts, self._parts, self._pending = self._parts, [], 0
         parts.append(last)
-        if _is_data_line(parts):
+        value_start = _data_value_start(parts)
+        if value_start is not None:
             # Joined without the field name: the only copy of a large data value.
-            self._add_data(b"".join(_drop_prefix(parts, _data_value_start(parts))))
+            self._add_data(b"".join(_drop_prefix(parts, value_start)))
             return None
         return self._line(b"".join(parts))
 
@@ -185,13 +186,12 @@ def _head(parts: list[bytes], size: int) -> bytes:
     return out
 
 
-def _is_data_line(parts: list[bytes]) -> bool:
-    return _head(parts, len(_DATA)) == _DATA
-
-
-def _data_value_start(parts: list[bytes]) -> int:
-    """Where the value of a ``data:`` line starts: after the colon and one optional space."""
-    return len(_DATA) + 1 if _head(parts, len(_DATA) + 1).endswith(b" ") else len(_DATA)
+def _data_value_start(parts: list[bytes]) -> int | None:
+    """Where a ``data:`` line's value starts (after one optional space), or None: not data."""
+    head = _head(parts, len(_DATA) + 1)
+    if not head.startswith(_DATA):
+        return None
+    return len(_DATA) + 1 if head.endswith(b" ") else len(_DATA)
 
 
 def _drop_prefix(parts: list[bytes], count: int) -> list[bytes]:
