@@ -76,6 +76,16 @@ def test_a_field_name_split_anywhere_across_chunks_still_names_the_field() -> No
             assert [e.raw for e in events] == expected
 
 
+def test_a_long_line_of_another_field_split_across_chunks_keeps_its_name() -> None:
+    long_id = "7" * 100_000
+    body = f"id: {long_id}\nevent: {'e' * 70_000}\ndata: x\n\n".encode()
+    for cut in range(1, 8):
+        chunks = [body[:cut], *(body[i : i + 65536] for i in range(cut, len(body), 65536))]
+        events, decoder = _decode(chunks)
+        assert events == [ServerSentEvent("e" * 70_000, "x", long_id)]
+        assert decoder.last_event_id == long_id
+
+
 def test_a_chunk_of_many_cr_terminated_events_is_decoded_in_one_pass() -> None:
     # CR-only line ends and no LF anywhere: each line end is found without rescanning the
     # rest of the chunk (100,000 events in 900 KB; a rescan per line would read 45 GB).

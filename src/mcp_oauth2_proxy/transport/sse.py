@@ -7,6 +7,8 @@ hint, which the transport needs to resume a cut stream with ``Last-Event-ID``.
 
 from __future__ import annotations
 
+import io
+
 _BOM = b"\xef\xbb\xbf"
 _COLON = ord(":")
 _SPACE = ord(" ")
@@ -56,16 +58,15 @@ class SSEDecoder:
 
     Cost is linear in the input whatever the chunking: line ends are found with
     ``bytes.find`` (memchr), never a regex over the data, and a line that spans
-    many chunks is kept as the list of its pieces and joined once, without its
-    ``data:`` prefix, when its end arrives. A 64 MB event arriving in 64 KiB
-    reads is copied once.
+    chunks is written, without its ``data:`` prefix, into one growing buffer
+    as its pieces arrive and handed out without a further copy when its end
+    arrives. A 64 MB event is copied once, while the upstream is still sending.
     """
 
     def __init__(self, max_event_bytes: int | None = None) -> None:
         self._max = max_event_bytes
         self._held = 0  # data bytes of the event being built
-        self._parts: list[bytes] = []  # pieces of the line still waiting for its end
-        self._pending = 0  # their total size
+        self._partial: _PartialLine | None = None  # a line still waiting for its end
         self._skip_lf = False  # the last chunk ended in CR: an LF first in the next one is its pair
         self._bom_head = b""
         self._started = False
@@ -76,7 +77,7 @@ class SSEDecoder:
 
     def reset_stream(self) -> None:
         """Forget partial input before reading a new connection; keep the id and retry."""
-        self._parts, self._pending, self._skip_lf = [], 0, False
+        self._partial, self._skip_lf = None, False
         self._bom_head = b""
         self._started = False
         self._data, self._event, self._held = [], "", 0
@@ -104,11 +105,12 @@ class SSEDecoder:
             cr = chunk.find(b"\r", pos, size if next_lf == -1 else next_lf)
             end = next_lf if cr == -1 else cr
             if end == -1:
-                self._parts.append(chunk[pos:] if pos else chunk)
-                self._pending += size - pos
+                self._partial = self._partial or _PartialLine()
+                self._partial.add(chunk[pos:] if pos else chunk)
                 break
             line = chunk[pos:end]
-            event = self._joined_line(line) if self._parts else self._line(line)
+            partial = self._partial
+            event = self._line(line) if partial is None else self._completed(partial, line)
             if event is not None:
                 events.append(event)
             pos = end + 1
@@ -120,22 +122,21 @@ class SSEDecoder:
         self._check_size()
         return events
 
-    def _joined_line(self, last: bytes) -> ServerSentEvent | None:
-        """Interpret the line whose earlier pieces are held, ``last`` being its final piece."""
-        parts, self._parts, self._pending = self._parts, [], 0
-        parts.append(last)
-        value_start = _data_value_start(parts)
-        if value_start is not None:
-            # Joined without the field name: the only copy of a large data value.
-            self._add_data(b"".join(_drop_prefix(parts, value_start)))
+    def _completed(self, partial: _PartialLine, last: bytes) -> ServerSentEvent | None:
+        """Interpret the partial line that ``last`` ends."""
+        self._partial = None
+        is_data, value = partial.finish(last)
+        if is_data:
+            self._add_data(value)
             return None
-        return self._line(b"".join(parts))
+        return self._line(value)
 
     def _check_size(self) -> None:
         """Refuse an event that grows beyond ``max_event_bytes`` (complete lines or not)."""
-        if self._max is not None and self._held + self._pending > self._max:
-            size = self._held + self._pending
-            self._parts, self._pending, self._skip_lf = [], 0, False
+        partial = 0 if self._partial is None else self._partial.size
+        if self._max is not None and self._held + partial > self._max:
+            size = self._held + partial
+            self._partial, self._skip_lf = None, False
             self._data, self._event, self._held = [], "", 0
             raise EventTooLargeError(f"an event grew beyond {self._max} bytes (at least {size})")
 
@@ -176,39 +177,56 @@ class SSEDecoder:
         return ServerSentEvent(event or "message", joined, self.last_event_id)
 
 
-def _head(parts: list[bytes], size: int) -> bytes:
-    """The first ``size`` bytes of the pieces (fewer if they are shorter)."""
-    out = b""
-    for part in parts:
-        out += part[: size - len(out)]
-        if len(out) >= size:
-            break
-    return out
+class _PartialLine:
+    """A line still waiting for its end, copied piece by piece into one growing buffer.
+
+    As soon as the line's first bytes tell a ``data`` field, its name is left
+    out: the buffer then holds only the value, and ``finish`` hands it out
+    without a copy (``BytesIO.getvalue``).
+    """
+
+    __slots__ = ("_body", "_head", "_is_data", "size")
+
+    def __init__(self) -> None:
+        self._head = b""  # the first bytes, while too few to tell the field
+        self._body: io.BytesIO | None = None
+        self._is_data = False
+        self.size = 0
+
+    def add(self, piece: bytes) -> None:
+        """Append the next piece of the line."""
+        self.size += len(piece)
+        if self._body is not None:
+            self._body.write(piece)
+            return
+        head = self._head + piece if self._head else piece
+        if len(head) < _FIELD_HEAD:
+            self._head = head
+            return
+        self._head = b""
+        start = _data_value_start(head)
+        self._is_data = start is not None
+        self._body = io.BytesIO()
+        with memoryview(head) as view:
+            self._body.write(view[start or 0 :])
+
+    def finish(self, last: bytes) -> tuple[bool, bytes]:
+        """Append the last piece; return (is a data line, its value) or (False, the whole line)."""
+        self.add(last)
+        if self._body is None:  # too short to have needed the buffer
+            return False, self._head
+        return self._is_data, self._body.getvalue()
 
 
-def _data_value_start(parts: list[bytes]) -> int | None:
+def _data_value_start(head: bytes) -> int | None:
     """Where a ``data:`` line's value starts (after one optional space), or None: not data."""
-    head = _head(parts, len(_DATA) + 1)
     if not head.startswith(_DATA):
         return None
-    return len(_DATA) + 1 if head.endswith(b" ") else len(_DATA)
-
-
-def _drop_prefix(parts: list[bytes], count: int) -> list[bytes]:
-    """The pieces without their first ``count`` bytes."""
-    out = list(parts)
-    while count and out:
-        first = out[0]
-        if len(first) <= count:
-            count -= len(first)
-            out.pop(0)
-        else:
-            out[0] = first[count:]
-            count = 0
-    return out
+    return len(_DATA) + 1 if head[len(_DATA) : len(_DATA) + 1] == b" " else len(_DATA)
 
 
 _DATA = b"data:"
+_FIELD_HEAD = len(_DATA) + 1  # enough to tell a data line and its optional space
 _CR = ord("\r")
 _LF = ord("\n")
 
