@@ -7,6 +7,7 @@ with the SDK already imported) and no separate process whose memory could be rea
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 
-from . import http_floor
+from . import http_floor, procs
 from .figures import ECHO_TEXT, hol_result, latency, summary_ms, throughput
 from .plan import MB, Plan
 
@@ -141,10 +142,11 @@ async def _blob(url: str, token: str, plan: Plan, size: int) -> dict[str, Any]:
         http_floor.connect(url, token, plan.blob_timeout_s) as floor,
     ):
         await client.call_tool("blob", {"n": 16})  # as for the bridges: first-call costs excluded
+        cpu = procs.CpuTimer(os.getpid())  # the client runs in this process
 
         async def call() -> float:
             started = time.perf_counter()
-            with anyio.fail_after(plan.blob_timeout_s):
+            with cpu, anyio.fail_after(plan.blob_timeout_s):
                 result = await client.call_tool("blob", {"n": size})
             elapsed = (time.perf_counter() - started) * 1000
             if len(_text(result)) != size:
@@ -156,5 +158,6 @@ async def _blob(url: str, token: str, plan: Plan, size: int) -> dict[str, Any]:
         "bytes": size,
         "mb": size / MB,
         **http_floor.summary(ms, floor_ms),
+        **cpu.summary(),
         "peak_rss_mib": None,
     }

