@@ -34,8 +34,13 @@ async def connect(url: str, token: str) -> AsyncIterator[Any]:
     http = httpx2.AsyncClient(
         headers={"Authorization": f"Bearer {token}"},
         timeout=httpx2.Timeout(30.0, read=300.0, pool=None),
+        # Idle connections are dropped after 4 s, before uvicorn closes them at 5 s: with the same
+        # 5 s on both sides a request could go out on a connection the server was closing
+        # (ReadError), which ends the SDK client's whole session.
         limits=httpx2.Limits(
-            max_connections=POOL_CONNECTIONS, max_keepalive_connections=POOL_CONNECTIONS
+            max_connections=POOL_CONNECTIONS,
+            max_keepalive_connections=POOL_CONNECTIONS,
+            keepalive_expiry=4.0,
         ),
     )
     async with http:
