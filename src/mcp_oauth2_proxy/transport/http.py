@@ -50,6 +50,8 @@ class HttpChannel:
     ) -> None:
         self.client = client
         self.url = url
+        # Parsed once: httpx parses a string URL again for every request it builds.
+        self._parsed_url = httpx.URL(url)
         self.timeout_s = timeout_s
         self.max_message_bytes = max_message_bytes
 
@@ -64,8 +66,11 @@ class HttpChannel:
     ) -> AsyncIterator[httpx.Response]:
         """Send a request and stream its response; follow only same-origin 307/308 redirects."""
         target = url or self.url
+        request_url = self._parsed_url if url is None else url
         for _ in range(MAX_REDIRECTS + 1):
-            request = self.client.build_request(method, target, headers=headers, content=content)
+            request = self.client.build_request(
+                method, request_url, headers=headers, content=content
+            )
             response = await self._send(request)
             location = response.headers.get("location")
             if response.status_code in (307, 308) and location:
@@ -80,7 +85,7 @@ class HttpChannel:
                 _log.debug(
                     "upstream.redirect_followed", status=response.status_code, location=redirect
                 )
-                target = redirect
+                target = request_url = redirect
                 continue
             try:
                 yield response
