@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 import anyio
+import anyio.lowlevel
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -88,6 +89,85 @@ async def test_concurrent_messages_are_written_whole_in_the_order_they_were_sent
         for line in lines:
             tg.start_soon(writer.send, line)
     assert out.getvalue() == b"".join(line + b"\n" for line in lines)
+
+
+def _fill(fd: int) -> int:
+    """Fill the pipe behind ``fd`` until a write would block; return how much it took."""
+    os.set_blocking(fd, False)
+    filled = 0
+    try:
+        while True:
+            filled += os.write(fd, b"f" * 65536)
+    except BlockingIOError:
+        return filled
+    finally:
+        os.set_blocking(fd, True)
+
+
+def _read_exactly(fd: int, size: int) -> bytes:
+    out = b""
+    while len(out) < size:
+        out += os.read(fd, size - len(out))
+    return out
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="poll() on pipes is POSIX")
+async def test_small_and_large_lines_reach_a_real_pipe_whole_and_in_order() -> None:
+    read_fd, write_fd = os.pipe()
+    lines = [b'{"small":1}', b'{"large":"' + b"L" * 200_000 + b'"}', b'{"small":2}']
+    with os.fdopen(write_fd, "wb") as stream:
+        writer = StdioWriter(stream)
+        reader = threading.Thread(target=lambda: received.append(_read_exactly(read_fd, total)))
+        received: list[bytes] = []
+        total = sum(len(line) + 1 for line in lines)
+        reader.start()
+        for line in lines:
+            await writer.send(line)
+        reader.join()
+    os.close(read_fd)
+    assert received == [b"".join(line + b"\n" for line in lines)]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="poll() on pipes is POSIX")
+async def test_a_client_that_stops_reading_never_stalls_the_event_loop() -> None:
+    read_fd, write_fd = os.pipe()
+    filled = _fill(write_fd)
+    loop_ran = threading.Event()
+    ran_before_drain: list[bool] = []
+
+    def client() -> None:
+        # Reads only once the event loop has shown it still runs (or after 5 s, so that a
+        # regression fails instead of hanging): a small write to a full pipe must not block it.
+        ran_before_drain.append(loop_ran.wait(5))
+        _read_exactly(read_fd, filled + len(b'{"small":1}\n'))
+
+    with os.fdopen(write_fd, "wb") as stream:
+        writer = StdioWriter(stream)
+        reader = threading.Thread(target=client)
+        reader.start()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(writer.send, b'{"small":1}')
+            await anyio.lowlevel.checkpoint()
+            loop_ran.set()
+        reader.join()
+    os.close(read_fd)
+    assert ran_before_drain == [True]
+    assert not writer.closed
+
+
+def test_only_a_pipe_with_room_is_ready_for_a_direct_write() -> None:
+    assert StdioWriter(io.BytesIO())._ready() is False  # no file descriptor: always the thread
+    if sys.platform == "win32":
+        return
+    read_fd, write_fd = os.pipe()
+    with os.fdopen(write_fd, "wb") as stream:
+        writer = StdioWriter(stream)
+        assert writer._ready() is True
+        filled = _fill(write_fd)
+        assert writer._ready() is False
+        _read_exactly(read_fd, filled)
+        assert writer._ready() is True
+    os.close(read_fd)
 
 
 def test_the_stdout_pipe_grows_to_one_mib_where_linux_allows_and_nothing_else_changes(
