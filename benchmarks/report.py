@@ -158,6 +158,7 @@ def check_targets(bridges: dict[str, Figures], blob_sizes: list[int]) -> list[di
         name: str,
         value: float | None,
         limit: float | None,
+        *,
         higher: bool = False,
         info: bool = False,
     ) -> None:
@@ -243,9 +244,7 @@ def render_targets(mode: str, checks: list[dict[str, Any]]) -> list[str]:
             c["target"],
             _fmt(c["value"]),
             _fmt(c["limit"]),
-            "information"
-            if c.get("info")
-            else {True: "pass", False: "FAIL", None: "n/a"}[c["passed"]],
+            "information" if c.get("info") else _VERDICT[c["passed"]],
         ]
         for c in checks
     ]
