@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mcp_oauth2_proxy.stdio import (
+    CHUNK_SIZE,
     STDOUT_PIPE_BYTES,
     LineSplitter,
     StdioReader,
@@ -57,6 +58,56 @@ async def test_the_reader_passes_a_50_mb_line_byte_for_byte() -> None:
         lines = [line async for line in StdioReader(pipe.read)]
     writer.join()
     assert lines == [b"first", big, b"\xff\xfe", b"last"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the event loop watches pipes on POSIX only")
+async def test_a_pipe_is_read_on_the_event_loop_line_for_line() -> None:
+    big = b'{"jsonrpc":"2.0","method":"x","params":{"p":"' + b"z" * 5_000_000 + b'"}}'
+    read_fd, write_fd = os.pipe()
+
+    def feed() -> None:
+        with os.fdopen(write_fd, "wb") as pipe:
+            pipe.write(b"first\r\n" + big + b"\n\xff\xfe\nlast")
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    threads_before = {t.name for t in threading.enumerate()}
+    lines = [line async for line in StdioReader(fd=read_fd)]
+    started = {t.name for t in threading.enumerate()} - threads_before
+    writer.join()
+    os.close(read_fd)
+    assert lines == [b"first", big, b"\xff\xfe", b"last"]
+    assert "stdin-reader" not in started
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the event loop watches pipes on POSIX only")
+async def test_reading_a_pipe_pauses_while_the_consumer_does_not_ask_for_more() -> None:
+    import fcntl
+    import termios
+
+    read_fd, write_fd = os.pipe()
+    grow_pipe(write_fd)
+    line = b"x" * (CHUNK_SIZE - 1) + b"\n"
+    os.write(write_fd, line * 12)  # 12 chunks' worth; the reader may take only a few ahead
+    lines = StdioReader(fd=read_fd).__aiter__()
+    assert await anext(lines) == line[:-1]
+    for _ in range(20):  # give the loop every chance to read on
+        await anyio.lowlevel.checkpoint()
+    unread = int.from_bytes(fcntl.ioctl(read_fd, termios.FIONREAD, b"\0\0\0\0"), sys.byteorder)
+    assert unread >= len(line) * 6
+    os.close(write_fd)
+    rest = [chunk async for chunk in lines]
+    await lines.aclose()
+    os.close(read_fd)
+    assert rest == [line[:-1]] * 11
+
+
+async def test_a_regular_file_is_read_from_the_thread(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b'{"a":1}\n{"b":2}\n')
+    with path.open("rb", buffering=0) as file:
+        lines = [line async for line in StdioReader(file.read, fd=file.fileno())]
+    assert lines == [b'{"a":1}', b'{"b":2}']
 
 
 async def test_the_writer_writes_each_message_as_one_flushed_line() -> None:
