@@ -15,6 +15,7 @@ import asyncio
 import collections
 import os
 import select
+import stat
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -100,11 +101,12 @@ def _strip_cr(line: bytes | memoryview) -> bytes:
 class StdioReader:
     """Async iterator over the lines of a binary stream.
 
-    By default the stream is stdin. Where the event loop can watch its file
-    descriptor (a pipe or a terminal on POSIX), chunks are read on the loop
-    when it reports data; otherwise (a regular file, Windows, or a ``read``
-    callable given instead) a daemon thread calls the blocking ``read(n) ->
-    bytes`` (``b""`` at end of file), by default the unbuffered raw stdin.
+    By default the stream is stdin. When it is a pipe or a socket (what MCP
+    clients launch the proxy with) and the event loop can watch it (POSIX),
+    chunks are read on the loop when it reports data; otherwise (a terminal,
+    a regular file, Windows, or a ``read`` callable given instead) a daemon
+    thread calls the blocking ``read(n) -> bytes`` (``b""`` at end of file),
+    by default the unbuffered raw stdin.
     The thread hands each chunk to the loop, a hop that cost ~270 us per
     message on the way out. Back-pressure either way: at most a few chunks
     are read ahead of the consumer.
@@ -155,11 +157,12 @@ def _stdin_read() -> Callable[[int], bytes]:
 class _LoopChunks:
     """Chunks read on the event loop whenever ``fd`` has data; reading pauses when enough wait.
 
-    The descriptor stays in blocking mode (stdin may be a terminal shared with
-    the shell, where non-blocking mode would outlive the proxy): once a pipe or
-    a terminal is reported readable, a ``read`` returns at once, with data or
+    Only for pipes and sockets. The descriptor stays in blocking mode (the
+    mode belongs to the open file, which the client may share): once a pipe
+    or socket is reported readable, a ``read`` returns at once, with data or
     end of file. Nothing else reads the proxy's stdin (its children get
-    ``/dev/null``).
+    ``/dev/null``). Terminals keep the thread: not every platform's selector
+    reports them.
     """
 
     def __init__(self, fd: int, loop: asyncio.AbstractEventLoop) -> None:
@@ -171,11 +174,17 @@ class _LoopChunks:
 
     @classmethod
     def watch(cls, fd: int, loop: asyncio.AbstractEventLoop) -> _LoopChunks | None:
-        """Start reading ``fd`` on ``loop``; None if the loop cannot watch it (a regular file)."""
+        """Start reading ``fd`` on ``loop``; None for anything but a pipe or socket it can watch."""
+        try:
+            mode = os.fstat(fd).st_mode
+        except OSError:
+            return None
+        if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
+            return None
         chunks = cls(fd, loop)
         try:
             chunks._resume()
-        except (OSError, NotImplementedError, ValueError):  # epoll refuses files; Windows
+        except (OSError, NotImplementedError, ValueError):  # e.g. Windows' proactor loop
             return None
         return chunks
 

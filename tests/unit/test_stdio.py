@@ -3,6 +3,7 @@ from __future__ import annotations
 import io
 import itertools
 import os
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -100,6 +101,17 @@ async def test_reading_a_pipe_pauses_while_the_consumer_does_not_ask_for_more() 
     await lines.aclose()
     os.close(read_fd)
     assert rest == [line[:-1]] * 11
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the event loop watches sockets on POSIX only")
+async def test_a_socket_as_stdin_is_read_too() -> None:
+    # Node-based clients (libuv) hand their children a socket pair, not a pipe, as stdin.
+    ours, theirs = socket.socketpair()
+    theirs.sendall(b'{"a":1}\n{"b":2}')
+    theirs.close()
+    lines = [line async for line in StdioReader(fd=ours.fileno())]
+    ours.close()
+    assert lines == [b'{"a":1}', b'{"b":2}']
 
 
 async def test_a_regular_file_is_read_from_the_thread(tmp_path: Path) -> None:
