@@ -106,10 +106,10 @@ class StdioReader:
     chunks are read on the loop when it reports data; otherwise (a terminal,
     a regular file, Windows, or a ``read`` callable given instead) a daemon
     thread calls the blocking ``read(n) -> bytes`` (``b""`` at end of file),
-    by default the unbuffered raw stdin.
-    The thread hands each chunk to the loop, a hop that cost ~270 us per
-    message on the way out. Back-pressure either way: at most a few chunks
-    are read ahead of the consumer.
+    by default the unbuffered raw stdin, and hands each chunk to the loop: a
+    line took 130-140 us from the pipe to the proxy that way, 12-22 us read
+    on the loop. Back-pressure either way: at most a few chunks are read
+    ahead of the consumer.
     """
 
     def __init__(
@@ -171,6 +171,7 @@ class _LoopChunks:
         self._ready: collections.deque[bytes] = collections.deque()
         self._arrived: asyncio.Future[None] | None = None
         self._watching = False
+        self._ended = False
 
     @classmethod
     def watch(cls, fd: int, loop: asyncio.AbstractEventLoop) -> _LoopChunks | None:
@@ -206,7 +207,8 @@ class _LoopChunks:
             _log.warning("stdio.read_failed", error=str(exc))
             chunk = b""
         self._ready.append(chunk)
-        if not chunk or len(self._ready) >= _READ_AHEAD_CHUNKS:
+        self._ended = not chunk
+        if self._ended or len(self._ready) >= _READ_AHEAD_CHUNKS:
             self._pause()
         if self._arrived is not None and not self._arrived.done():
             self._arrived.set_result(None)
@@ -216,11 +218,12 @@ class _LoopChunks:
             self._arrived = self._loop.create_future()
             await self._arrived
         chunk = self._ready.popleft()
-        if chunk and not self._watching:
+        if not (self._watching or self._ended):
             self._resume()
         return chunk
 
     def close(self) -> None:
+        """Stop watching the descriptor (it stays open: it is stdin)."""
         self._pause()
 
 
