@@ -315,11 +315,9 @@ class StdioWriter:
         self,
         stream: BinaryIO | None = None,
         on_closed: Callable[[], None] | None = None,
-        *,
-        ready: Callable[[], bool] | None = None,
     ) -> None:
         self._stream = stream or sys.stdout.buffer
-        self._ready = ready or _writable_now(self._stream)
+        self._ready = _writable_now(self._stream)
         self.on_closed = on_closed
         self.closed = False
         self._pending: list[bytes] = []

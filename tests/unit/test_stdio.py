@@ -45,25 +45,19 @@ def test_an_unterminated_last_line_is_still_delivered() -> None:
     assert splitter.close() == [b'{"b"']
 
 
-async def test_the_reader_passes_a_50_mb_line_byte_for_byte() -> None:
+@pytest.mark.parametrize(
+    "on_loop",
+    [
+        pytest.param(False, id="thread"),
+        pytest.param(
+            True,
+            id="event-loop",
+            marks=pytest.mark.skipif(sys.platform == "win32", reason="POSIX pipes only"),
+        ),
+    ],
+)
+async def test_the_reader_passes_a_50_mb_line_byte_for_byte(on_loop: bool) -> None:
     big = b'{"jsonrpc":"2.0","method":"x","params":{"p":"' + b"z" * 50_000_000 + b'"}}'
-    read_fd, write_fd = os.pipe()
-
-    def feed() -> None:
-        with os.fdopen(write_fd, "wb") as pipe:
-            pipe.write(b"first\n" + big + b"\n\xff\xfe\nlast")
-
-    writer = threading.Thread(target=feed)
-    writer.start()
-    with os.fdopen(read_fd, "rb", buffering=0) as pipe:
-        lines = [line async for line in StdioReader(pipe.read)]
-    writer.join()
-    assert lines == [b"first", big, b"\xff\xfe", b"last"]
-
-
-@pytest.mark.skipif(sys.platform == "win32", reason="the event loop watches pipes on POSIX only")
-async def test_a_pipe_is_read_on_the_event_loop_line_for_line() -> None:
-    big = b'{"jsonrpc":"2.0","method":"x","params":{"p":"' + b"z" * 5_000_000 + b'"}}'
     read_fd, write_fd = os.pipe()
 
     def feed() -> None:
@@ -73,12 +67,14 @@ async def test_a_pipe_is_read_on_the_event_loop_line_for_line() -> None:
     writer = threading.Thread(target=feed)
     writer.start()
     threads_before = {t.name for t in threading.enumerate()}
-    lines = [line async for line in StdioReader(fd=read_fd)]
+    reader = StdioReader(fd=read_fd) if on_loop else StdioReader(lambda n: os.read(read_fd, n))
+    lines = [line async for line in reader]
     started = {t.name for t in threading.enumerate()} - threads_before
     writer.join()
     os.close(read_fd)
     assert lines == [b"first", big, b"\xff\xfe", b"last"]
-    assert "stdin-reader" not in started
+    if on_loop:  # a pipe is read on the event loop, without the reader thread
+        assert "stdin-reader" not in started
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="the event loop watches pipes on POSIX only")
