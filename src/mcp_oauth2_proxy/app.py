@@ -14,6 +14,7 @@ import httpx
 
 from .bridge import Bridge
 from .errors import EXIT_OK, AuthError
+from .heap import HeapKeeper, SeenSink, seen_lines
 from .log import configure_logging, get_logger
 from .stdio import StdioReader, StdioWriter, grow_pipe
 from .transport.auto import build_transport
@@ -59,6 +60,8 @@ async def _serve(settings: Settings) -> int:
         upstream = settings.upstream
         _log.debug("stdio.stdout_pipe", bytes=grow_pipe(sys.stdout.fileno()))
         writer = StdioWriter()
+        heap = HeapKeeper()
+        sink = SeenSink(writer, heap)
         failure: list[AuthError] = []
         async with anyio.create_task_group() as tg:
             transport = build_transport(
@@ -66,22 +69,23 @@ async def _serve(settings: Settings) -> int:
                 client,
                 upstream.url,
                 task_group=tg,
-                server_sink=writer.send,
+                server_sink=sink.send,
                 headers=upstream.headers,
                 timeout_s=upstream.timeout_ms / 1000,
                 protocol_version=upstream.protocol_version,
                 max_requests=MAX_REQUESTS,
                 max_message_bytes=upstream.max_message_bytes,
             )
-            bridge = Bridge(transport, writer, open_server_stream=upstream.open_server_stream)
+            bridge = Bridge(transport, sink, open_server_stream=upstream.open_server_stream)
             writer.on_closed = bridge.stop
             _log.info("bridge.started", upstream=upstream.url, grant=settings.oauth2.grant)
             if sys.platform != "win32":
                 tg.start_soon(_stop_on_signal, bridge)
             if session is not None:
                 tg.start_soon(_prefetch, session, bridge, failure)
-            await bridge.run(StdioReader(max_line_bytes=settings.max_line_bytes))
+            await bridge.run(seen_lines(StdioReader(max_line_bytes=settings.max_line_bytes), heap))
             tg.cancel_scope.cancel()
+        heap.close()
         if session is not None:
             await session.aclose()
         _log.info("bridge.stopped")
