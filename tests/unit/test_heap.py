@@ -119,37 +119,42 @@ def test_closing_gives_the_memory_back_at_once() -> None:
 
 
 class RecordingSink:
-    def __init__(self, keeper: HeapKeeper, reported: list[int]) -> None:
-        self.keeper = keeper
-        self.reported = reported
+    def __init__(self, schedule: FakeSchedule) -> None:
+        self.schedule = schedule
+        self.pending_when_sent: list[int] = []
         self.lines: list[bytes] = []
 
     async def send(self, line: bytes) -> None:
-        # The size is reported only after the message is out, never before.
-        assert self.reported == [len(x) for x in self.lines]
         self.lines.append(line)
+        self.pending_when_sent.append(len(self.schedule.pending))
 
 
 @pytest.mark.anyio
-async def test_sizes_are_reported_once_messages_are_handled() -> None:
-    reported: list[int] = []
-    keeper = HeapKeeper(lambda: None)
-    keeper.written = reported.append  # type: ignore[method-assign]
-    keeper.seen = reported.append  # type: ignore[method-assign]
-    inner = RecordingSink(keeper, reported)
+async def test_a_large_message_counts_once_it_is_written_or_handled() -> None:
+    policy = FakePolicy()
+    keeper, schedule, _ = keeper_with(policy)
+    inner = RecordingSink(schedule)
     sink = SeenSink(inner, keeper)
-    await sink.send(b"abc")
-    await sink.send(b"abcdef")
-    assert reported == [3, 6]
+    await sink.send(b"x" * LARGE)
+    await sink.send(b"{}")
+    # Nothing was kept while the first message was on its way; it counted once it was out.
+    assert inner.pending_when_sent == [0, 1]
+    assert inner.lines == [b"x" * LARGE, b"{}"]
+    assert policy.held == 1
 
     async def source() -> AsyncIterator[bytes]:
-        for line in (b"x" * 5, b"y" * 7):
-            yield line
+        yield b"y" * LARGE
+        yield b"{}"
 
-    reported.clear()
+    pending = []
+    lines = []
     async for line in seen_lines(source(), keeper):
-        assert reported == ([] if line[:1] == b"x" else [5])
-    assert reported == [5, 7]
+        lines.append(line)
+        pending.append(len(schedule.timers))
+    assert lines == [b"y" * LARGE, b"{}"]
+    # The client's large line re-armed the release after the consumer was done with it.
+    assert pending == [1, 2]
+    assert len(schedule.timers) == 2
 
 
 _ALLOCATOR_PROBE = textwrap.dedent(
