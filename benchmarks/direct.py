@@ -66,6 +66,12 @@ async def measure(url: str, token: str, plan: Plan) -> dict[str, Any]:
     return out
 
 
+async def session_pass(url: str, token: str, plan: Plan) -> dict[str, Any]:
+    """Echo and pipelined once more, in a fresh session: a later pass over the bridges."""
+    async with connect(url, token) as client:
+        return {"echo": await _echo(client, plan), "pipelined": await _pipelined(client, plan)}
+
+
 async def _cold_start(url: str, token: str, plan: Plan) -> dict[str, Any]:
     samples: list[float] = []
     for i in range(plan.cold_launches + 1):

@@ -61,6 +61,13 @@ async def session_figures(bridge: Bridge, plan: Plan) -> dict[str, Any]:
     return out
 
 
+async def session_pass(bridge: Bridge, plan: Plan) -> dict[str, Any]:
+    """Echo and pipelined once more, in a fresh session: a later pass over the bridges."""
+    async with StdioSession(bridge) as session:
+        await session.initialize(timeout=plan.call_timeout_s)
+        return {"echo": await _echo(session, plan), "pipelined": await _pipelined(session, plan)}
+
+
 async def idle_rss(bridge: Bridge, plan: Plan) -> float | None:
     """RSS of the bridge process once initialized and left alone."""
     async with StdioSession(bridge) as session:

@@ -24,6 +24,10 @@ class Plan:
     idle_settle_s: float
     call_timeout_s: float
     blob_timeout_s: float
+    # Echo and pipelined are measured this many times per bridge, each pass over all bridges,
+    # every other pass in reverse order (A B C, C B A): a drift of the machine's speed during
+    # the run then weighs the same on every bridge.
+    session_passes: int
 
 
 FULL = Plan(
@@ -40,6 +44,7 @@ FULL = Plan(
     idle_settle_s=1.0,
     call_timeout_s=120.0,
     blob_timeout_s=180.0,
+    session_passes=2,
 )
 
 QUICK = Plan(
@@ -56,4 +61,5 @@ QUICK = Plan(
     idle_settle_s=0.1,
     call_timeout_s=30.0,
     blob_timeout_s=30.0,
+    session_passes=2,
 )

@@ -2,7 +2,10 @@
 
 For each response mode (JSON, SSE) and each bridge, a fresh upstream is started, the bridge is
 measured, and the upstream is stopped; the direct baseline and every installed peer are measured in
-the same run, so ratios compare figures taken on the same machine minutes apart.
+the same run, so ratios compare figures taken on the same machine minutes apart. Echo latency and
+pipelined throughput, the closest comparisons, are then measured again in reverse order of the
+bridges and pooled (``Plan.session_passes``), so that a machine getting faster or slower during
+the run does not favour whichever bridge came first.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from .bridges import (
     peer_bridges,
     proxy_bridges,
 )
+from .figures import pass_orders, pool_passes
 from .plan import FULL, QUICK, Plan
 from .stdio_driver import Bridge, BridgeError
 
@@ -153,7 +157,46 @@ async def run_mode(
             status = results[name]["status"]
             reason = results[name].get("reason", "")
             log(f"[{mode}] {name}: {status} {reason[:200]} ({time.perf_counter() - started:.1f} s)")
+        for order in pass_orders(names, plan.session_passes)[1:]:
+            for name in (n for n in order if _has_session_figures(results[n])):
+                log(f"[{mode}] {name}: echo and pipelined again …")
+                async with upstream(mode, token) as url:
+                    await _measure_again(
+                        name, results[name], url, plan, token=token, config_dir=config_dir
+                    )
+        for figures in results.values():
+            _pool(figures)
     return results
+
+
+def _has_session_figures(figures: dict[str, Any]) -> bool:
+    return figures.get("status") == "ok" and all(
+        key in figures and "error" not in figures[key] for key in ("echo", "pipelined")
+    )
+
+
+async def _measure_again(
+    name: str, figures: dict[str, Any], url: str, plan: Plan, *, token: str, config_dir: str
+) -> None:
+    """One more echo and pipelined pass; a failure is recorded and the first pass kept."""
+    try:
+        if name == "direct":
+            extra = await direct.session_pass(url, token, plan)
+        else:
+            bridge = _candidate(name, url, token=token, config_dir=config_dir).bridge
+            assert bridge is not None  # it was measured in the first pass
+            extra = await measure_stdio.session_pass(bridge, plan)
+    except Exception as exc:  # noqa: BLE001 -- reported beside the figures, never ends the run
+        figures.setdefault("later_pass_errors", []).append(repr(exc)[:300])
+        return
+    figures.setdefault("later_passes", []).append(extra)
+
+
+def _pool(figures: dict[str, Any]) -> None:
+    later = figures.pop("later_passes", [])
+    if later:
+        first = {"echo": figures["echo"], "pipelined": figures["pipelined"]}
+        figures.update(pool_passes([first, *later]))
 
 
 async def _measure_named(
@@ -166,12 +209,25 @@ async def _measure_named(
     source: Path,
     uvx_setup: wheel_index.UvxSetup | str | None,
 ) -> dict[str, Any]:
-    known = [*proxy_bridges(url, token, source, uvx_setup), *peer_bridges(url, token, config_dir)]
-    candidates = {c.name: c for c in known}
-    candidate: Candidate = candidates[name]
+    candidate = _candidate(
+        name, url, token=token, config_dir=config_dir, source=source, uvx_setup=uvx_setup
+    )
     if candidate.bridge is None:
         return {"status": "skipped", "reason": candidate.missing}
     return await measure_bridge(candidate.bridge, plan, url, token)
+
+
+def _candidate(
+    name: str,
+    url: str,
+    *,
+    token: str,
+    config_dir: str,
+    source: Path = REPO_ROOT,
+    uvx_setup: wheel_index.UvxSetup | str | None = None,
+) -> Candidate:
+    known = [*proxy_bridges(url, token, source, uvx_setup), *peer_bridges(url, token, config_dir)]
+    return {c.name: c for c in known}[name]
 
 
 def _loadavg() -> list[float] | None:
@@ -293,6 +349,8 @@ def render(doc: dict[str, Any]) -> str:
         f"benchmark run {doc['started_at']} ({'quick' if doc['quick'] else 'full'}), "
         f"{doc['machine']['cpus']} CPUs, {doc['machine']['platform']}",
         "versions: " + ", ".join(f"{k} {v}" for k, v in doc["versions"].items() if v),
+        f"echo and pipelined: {doc['plan']['session_passes']} passes over the bridges, every"
+        " other one in reverse order, pooled",
         "",
     ]
     for mode, data in doc["modes"].items():

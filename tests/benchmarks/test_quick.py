@@ -24,9 +24,14 @@ def test_quick_run_against_the_direct_baseline_reports_every_figure(tmp_path: Pa
         direct = mode["bridges"]["direct"]
         assert direct["status"] == "ok"
         assert len(direct["cold_start"]["samples_ms"]) == plan["cold_launches"]
-        assert direct["echo"]["n"] == plan["echo_calls"]
+        # Echo and pipelined ran once per pass, in fresh sessions, and were pooled.
+        passes = plan["session_passes"]
+        assert passes == 2
+        assert direct["echo"]["n"] == passes * plan["echo_calls"]
+        assert len(direct["echo"]["passes_p50_ms"]) == passes
         assert direct["echo"]["p50_ms"] <= direct["echo"]["p99_ms"]
-        assert direct["pipelined"]["ok"] == plan["pipelined_calls"]
+        assert direct["pipelined"]["ok"] == passes * plan["pipelined_calls"]
+        assert len(direct["pipelined"]["passes_msgs_per_s"]) == passes
         assert direct["head_of_line"]["echoes"] == plan["hol_echoes"]
         assert [b["bytes"] for b in direct["blobs"]] == plan["blob_sizes"]
         assert all(len(b["samples_ms"]) == plan["blob_repeats"] for b in direct["blobs"])
